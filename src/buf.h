@@ -1,0 +1,24 @@
+/* buf.h: a growable byte buffer with a ceiling. */
+#ifndef MAILFETCH_BUF_H
+#define MAILFETCH_BUF_H
+
+#include <stddef.h>
+
+struct buf {
+	char *data;    /* always NUL-terminated after data[len] */
+	size_t len;
+	size_t cap;
+	size_t max;    /* 0: no ceiling besides memory */
+};
+
+void buf_init(struct buf *b, size_t max);
+/* Appends; returns 0, or -1 (nothing appended) if the ceiling would be passed. */
+int buf_append(struct buf *b, const void *p, size_t n);
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Drops the first n bytes. */
+void buf_consume(struct buf *b, size_t n);
+void buf_reset(struct buf *b);
+/* Wipes the contents (they may have held a secret) and frees. */
+void buf_free(struct buf *b);
+
+#endif

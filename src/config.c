@@ -1,0 +1,555 @@
+/* config.c: fetchrc loading, validation and printing, driven by one table
+ * of keys (name, type, default, allowed values). */
+#include "autoconfig.h"
+
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifdef HAVE_INIPARSER_INIPARSER_H
+#include <iniparser/iniparser.h>
+#else
+#include <iniparser.h>
+#endif
+
+#include "limits.h"
+#include "xmalloc.h"
+
+enum key_type { K_STRING, K_PATH, K_COMMAND, K_BOOL, K_INT, K_ENUM, K_LIST, K_PIN, K_SECRET };
+
+struct choice {
+	const char *name;
+	int value;
+};
+
+struct key {
+	const char *name;
+	enum key_type type;
+	size_t offset;
+	const char *def;              /* NULL: no default (or derived, see resolve) */
+	const struct choice *choices; /* K_ENUM, K_BOOL */
+	long min, max;                /* K_INT */
+};
+
+static const struct choice protocol_choices[] = { { "imap", 0 }, { NULL, 0 } };
+static const struct choice tls_choices[] = {
+	{ "implicit", TLS_IMPLICIT }, { "starttls", TLS_STARTTLS }, { "none", TLS_NONE }, { NULL, 0 } };
+static const struct choice version_choices[] = { { "1.2", 12 }, { "1.3", 13 }, { NULL, 0 } };
+static const struct choice auth_choices[] = {
+	{ "auto", AUTH_AUTO }, { "plain", AUTH_PLAIN }, { "login", AUTH_LOGIN }, { NULL, 0 } };
+static const struct choice fetch_choices[] = { { "unseen", FETCH_UNSEEN }, { "all", FETCH_ALL }, { NULL, 0 } };
+static const struct choice deliver_choices[] = { { "mda", DELIVER_MDA }, { "mbox", DELIVER_MBOX }, { NULL, 0 } };
+static const struct choice store_choices[] = { { "secret", PWSTORE_SECRET }, { NULL, 0 } };
+static const struct choice bool_choices[] = {
+	{ "yes", 1 }, { "no", 0 }, { "true", 1 }, { "false", 0 }, { "on", 1 }, { "off", 0 },
+	{ "1", 1 }, { "0", 0 }, { NULL, 0 } };
+
+static int protocol_dummy; /* protocol has one value today; parsed for validation only */
+
+#define OFF(f) offsetof(struct account, f)
+#define NOFIELD ((size_t)-1)
+
+/* Every key the config file may hold; see fetchrc(5). */
+static const struct key keys[] = {
+	{ "protocol", K_ENUM, NOFIELD, "imap", protocol_choices, 0, 0 },
+	{ "host", K_STRING, OFF(host), NULL, NULL, 0, 0 },
+	{ "port", K_INT, OFF(port), NULL, NULL, 1, 65535 },
+	{ "tls", K_ENUM, OFF(tls), NULL, tls_choices, 0, 0 },
+	{ "allow_plaintext", K_BOOL, OFF(allow_plaintext), "no", bool_choices, 0, 0 },
+	{ "tls_ca_file", K_PATH, OFF(tls_ca_file), NULL, NULL, 0, 0 },
+	{ "tls_fingerprint", K_PIN, NOFIELD, NULL, NULL, 0, 0 },
+	{ "tls_min_version", K_ENUM, OFF(tls_min_version), "1.2", version_choices, 0, 0 },
+	{ "user", K_STRING, OFF(user), NULL, NULL, 0, 0 },
+	{ "password", K_SECRET, OFF(password), NULL, NULL, 0, 0 },
+	{ "password_command", K_COMMAND, OFF(password_command), NULL, NULL, 0, 0 },
+	{ "password_store", K_ENUM, OFF(password_store), NULL, store_choices, 0, 0 },
+	{ "auth", K_ENUM, OFF(auth), "auto", auth_choices, 0, 0 },
+	{ "folders", K_LIST, NOFIELD, "INBOX", NULL, 0, 0 },
+	{ "fetch", K_ENUM, OFF(fetch), "unseen", fetch_choices, 0, 0 },
+	{ "keep", K_BOOL, OFF(keep), "yes", bool_choices, 0, 0 },
+	{ "deliver", K_ENUM, OFF(deliver), "mda", deliver_choices, 0, 0 },
+	{ "mda", K_COMMAND, OFF(mda), "/usr/bin/procmail -d %T", NULL, 0, 0 },
+	{ "mda_timeout", K_INT, OFF(mda_timeout), "300", NULL, 1, 86400 },
+	{ "mbox", K_PATH, OFF(mbox), NULL, NULL, 0, 0 },
+	{ "timeout", K_INT, OFF(timeout), "60", NULL, 1, 3600 },
+};
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+static const struct key *
+key_find(const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+/* iniparser reports syntax errors through a callback without context; this
+ * buffer holds the first message of the load in progress. */
+static char ini_error[300];
+
+static int
+ini_errback(const char *fmt, ...)
+{
+	va_list ap;
+	if (ini_error[0] != '\0')
+		return 0;
+	va_start(ap, fmt);
+	vsnprintf(ini_error, sizeof ini_error, fmt, ap);
+	va_end(ap);
+	ini_error[strcspn(ini_error, "\n")] = '\0';
+	return 0;
+}
+
+char *
+config_expand_path(const char *path)
+{
+	const char *home = getenv("HOME");
+
+	if (home == NULL)
+		home = "";
+	if (path[0] == '~' && (path[1] == '/' || path[1] == '\0'))
+		return xasprintf("%s%s", home, path + 1);
+	if (strncmp(path, "$HOME", 5) == 0 && (path[5] == '/' || path[5] == '\0'))
+		return xasprintf("%s%s", home, path + 5);
+	return xstrdup(path);
+}
+
+char *
+config_default_path(void)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	const char *home = getenv("HOME");
+	char *first, *dot;
+
+	if (xdg != NULL && xdg[0] == '/')
+		first = xasprintf("%s/mailfetch/fetchrc", xdg);
+	else
+		first = xasprintf("%s/.config/mailfetch/fetchrc", home ? home : "");
+	if (access(first, F_OK) == 0)
+		return first;
+	dot = xasprintf("%s/.fetchrc", home ? home : "");
+	if (access(dot, F_OK) == 0) {
+		free(first);
+		return dot;
+	}
+	free(dot);
+	return first;
+}
+
+/* Error about a key: "FILE: [SECTION] KEY: ...". */
+static int
+key_error(struct mf_error *err, const char *file, const char *sec, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static int
+key_error(struct mf_error *err, const char *file, const char *sec, const char *key, const char *fmt, ...)
+{
+	char what[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	return err_set(err, MF_EUSAGE, "%s: [%s] %s: %s", file, sec, key, what);
+}
+
+static void
+choices_text(const struct choice *c, char *out, size_t len)
+{
+	size_t used = 0;
+	out[0] = '\0';
+	for (; c->name != NULL && used < len; c++) {
+		int n = snprintf(out + used, len - used, "%s%s", used ? ", " : "", c->name);
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}
+
+static int
+parse_pin(const char *v, unsigned char pin[TLS_PIN_LEN])
+{
+	size_t n = 0;
+
+	if (strncasecmp(v, "sha256:", 7) != 0)
+		return -1;
+	for (v += 7; *v; v++) {
+		int hi, lo;
+		if (*v == ':')
+			continue;
+		if (!isxdigit((unsigned char)v[0]) || !isxdigit((unsigned char)v[1]) || n >= TLS_PIN_LEN)
+			return -1;
+		hi = isdigit((unsigned char)v[0]) ? v[0] - '0' : tolower((unsigned char)v[0]) - 'a' + 10;
+		lo = isdigit((unsigned char)v[1]) ? v[1] - '0' : tolower((unsigned char)v[1]) - 'a' + 10;
+		pin[n++] = (unsigned char)(hi * 16 + lo);
+		v++;
+	}
+	return n == TLS_PIN_LEN ? 0 : -1;
+}
+
+static int
+parse_folders(struct account *a, const char *v)
+{
+	const char *p = v;
+
+	while (*p) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		const char *s = p;
+		while (len > 0 && isspace((unsigned char)*s))
+			s++, len--;
+		while (len > 0 && isspace((unsigned char)s[len - 1]))
+			len--;
+		if (len == 0)
+			return -1;
+		a->folders = xreallocarray(a->folders, a->nfolders + 1, sizeof *a->folders);
+		a->folders[a->nfolders++] = xstrndup(s, len);
+		if (end == NULL)
+			break;
+		p = end + 1;
+		if (*p == '\0')
+			return -1;
+	}
+	return a->nfolders > 0 ? 0 : -1;
+}
+
+/* %T, %F and %% are the only escapes an MDA command may hold. */
+static int
+check_mda_escapes(const char *cmd, char *bad)
+{
+	for (const char *p = cmd; *p; p++) {
+		if (*p != '%')
+			continue;
+		if (p[1] == 'T' || p[1] == 'F' || p[1] == '%') {
+			p++;
+			continue;
+		}
+		*bad = p[1];
+		return -1;
+	}
+	return 0;
+}
+
+/* Parses value v of key k into account a. */
+static int
+set_key(struct account *a, const struct key *k, const char *v, const char *file, const char *sec,
+    struct mf_error *err)
+{
+	char allowed[200];
+	char *field = k->offset == NOFIELD ? NULL : (char *)a + k->offset;
+
+	if (strlen(v) > CONFIG_VALUE_MAX)
+		return key_error(err, file, sec, k->name, "value longer than %u bytes", CONFIG_VALUE_MAX);
+	switch (k->type) {
+	case K_STRING:
+	case K_COMMAND:
+	case K_SECRET:
+		if (v[0] == '\0')
+			return key_error(err, file, sec, k->name, "empty value; remove the key or give a value");
+		*(char **)field = xstrdup(v);
+		return 0;
+	case K_PATH:
+		if (v[0] == '\0')
+			return key_error(err, file, sec, k->name, "empty path");
+		*(char **)field = config_expand_path(v);
+		return 0;
+	case K_BOOL:
+	case K_ENUM:
+		for (const struct choice *c = k->choices; c->name != NULL; c++) {
+			if (strcasecmp(c->name, v) == 0) {
+				*(field ? (int *)field : &protocol_dummy) = c->value;
+				return 0;
+			}
+		}
+		choices_text(k->choices, allowed, sizeof allowed);
+		return key_error(err, file, sec, k->name, "'%s' is not allowed; use one of: %s", v, allowed);
+	case K_INT: {
+		char *end;
+		long n;
+		errno = 0;
+		n = strtol(v, &end, 10);
+		if (errno != 0 || end == v || *end != '\0' || n < k->min || n > k->max)
+			return key_error(err, file, sec, k->name, "'%s' is not a number from %ld to %ld", v, k->min, k->max);
+		*(int *)field = (int)n;
+		return 0;
+	}
+	case K_LIST:
+		if (parse_folders(a, v) < 0)
+			return key_error(err, file, sec, k->name, "'%s' is not a comma-separated list of folder names", v);
+		return 0;
+	case K_PIN:
+		if (parse_pin(v, a->pin) < 0)
+			return key_error(err, file, sec, k->name,
+			    "'%s' is not sha256: followed by 64 hex digits (colons allowed)", v);
+		a->has_pin = 1;
+		return 0;
+	}
+	return 0;
+}
+
+static void
+account_free(struct account *a)
+{
+	free(a->name);
+	free(a->host);
+	free(a->tls_ca_file);
+	free(a->user);
+	free_secret(a->password);
+	free(a->password_command);
+	for (size_t i = 0; i < a->nfolders; i++)
+		free(a->folders[i]);
+	free(a->folders);
+	free(a->mda);
+	free(a->mbox);
+	free(a->who);
+	memset(a, 0, sizeof *a);
+}
+
+void
+config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < cfg->naccounts; i++)
+		account_free(&cfg->accounts[i]);
+	free(cfg->accounts);
+	free(cfg->path);
+	free(cfg);
+}
+
+/* Resolves one account from its section and [defaults]. */
+static int
+account_load(dictionary *d, const char *file, const char *sec, const struct config_overrides *ov,
+    struct account *a, struct mf_error *err)
+{
+	char name[300], bad;
+	int port_set = 0, tls_set = 0, nsources;
+
+	memset(a, 0, sizeof *a);
+	a->name = xstrdup(sec);
+	a->port = -1;
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct key *k = &keys[i];
+		const char *v, *from = sec;
+		snprintf(name, sizeof name, "%s:%s", sec, k->name);
+		v = iniparser_getstring(d, name, NULL);
+		if (v == NULL) {
+			snprintf(name, sizeof name, "defaults:%s", k->name);
+			v = iniparser_getstring(d, name, NULL);
+			from = "defaults";
+		}
+		if (v == NULL) {
+			v = k->def;
+			from = sec;
+		} else if (strcmp(k->name, "port") == 0) {
+			port_set = 1;
+		} else if (strcmp(k->name, "tls") == 0) {
+			tls_set = 1;
+		}
+		if (v != NULL && set_key(a, k, v, file, from, err) != 0)
+			return err->code;
+	}
+
+	if (a->host == NULL)
+		return key_error(err, file, sec, "host", "missing; every account needs the server's host name");
+	if (a->user == NULL)
+		return key_error(err, file, sec, "user", "missing; every account needs the login name");
+	if (!tls_set)
+		a->tls = (!port_set || a->port == 993) ? TLS_IMPLICIT : TLS_STARTTLS;
+	if (!port_set)
+		a->port = a->tls == TLS_IMPLICIT ? 993 : 143;
+	if (a->tls == TLS_NONE && !a->allow_plaintext)
+		return key_error(err, file, sec, "tls",
+		    "'none' sends your password in clear text; set allow_plaintext = yes as well if you mean it");
+	nsources = (a->password != NULL) + (a->password_command != NULL) + (a->password_store != PWSTORE_NONE);
+	if (nsources == 0)
+		return key_error(err, file, sec, "password",
+		    "no password source; set one of password, password_command or password_store");
+	if (nsources > 1)
+		return key_error(err, file, sec, "password",
+		    "more than one of password, password_command and password_store is set; keep one");
+#ifndef HAVE_LIBSECRET
+	if (a->password_store == PWSTORE_SECRET)
+		return key_error(err, file, sec, "password_store",
+		    "this mailfetch was built without libsecret; use password or password_command");
+#endif
+	if (a->deliver == DELIVER_MBOX && a->mbox == NULL)
+		return key_error(err, file, sec, "mbox", "missing; deliver = mbox needs the path of the mbox file");
+	if (check_mda_escapes(a->mda, &bad) < 0)
+		return key_error(err, file, sec, "mda", "unknown escape %%%c; only %%T, %%F and %%%% are allowed", bad ? bad : ' ');
+	if (ov != NULL) {
+		if (ov->keep >= 0)
+			a->keep = ov->keep;
+		if (ov->fetch_all)
+			a->fetch = FETCH_ALL;
+	}
+	a->who = xasprintf("%s (%s@%s)", a->name, a->user, a->host);
+	return 0;
+}
+
+/* Opens the file without following a symlink and applies the ownership
+ * and mode rules; returns the fd or -1 with err set. */
+static int
+open_checked(const char *path, struct stat *st, struct mf_error *err)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0) {
+		if (errno == ELOOP)
+			return err_set(err, MF_EPERM, "%s: is a symbolic link; refusing to read it, "
+			    "point -c at the file itself", path), -1;
+		return err_set(err, MF_EUSAGE, "%s: cannot open: %s; create it (see fetchrc(5)) or name one with -c",
+		    path, strerror(errno)), -1;
+	}
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+		close(fd);
+		return err_set(err, MF_EUSAGE, "%s: not a regular file", path), -1;
+	}
+	if (st->st_uid != getuid()) {
+		close(fd);
+		return err_set(err, MF_EPERM, "%s: owned by uid %u, not by you (uid %u); refusing to use it",
+		    path, (unsigned)st->st_uid, (unsigned)getuid()), -1;
+	}
+	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+		close(fd);
+		return err_set(err, MF_EPERM, "%s: writable by group or others; run chmod go-w %s", path, path), -1;
+	}
+	return fd;
+}
+
+int
+config_load(const char *path, const struct config_overrides *ov, struct config **out, struct mf_error *err)
+{
+	struct config *cfg;
+	struct stat st;
+	dictionary *d;
+	char fdpath[64];
+	int fd, nsec, has_password = 0;
+
+	*out = NULL;
+	fd = open_checked(path, &st, err);
+	if (fd < 0)
+		return err->code;
+	/* Parse the very file we checked, not whatever the name points to now. */
+	snprintf(fdpath, sizeof fdpath, "/dev/fd/%d", fd);
+	ini_error[0] = '\0';
+	iniparser_set_error_callback(ini_errback);
+	d = iniparser_load(fdpath);
+	close(fd);
+	if (d == NULL || ini_error[0] != '\0') {
+		if (d != NULL)
+			iniparser_freedict(d);
+		return err_set(err, MF_EUSAGE, "%s: %s; see fetchrc(5) for the format", path,
+		    ini_error[0] ? ini_error : "cannot be parsed");
+	}
+
+	/* Every key must be known: a typo must not silently turn a setting off. */
+	for (ssize_t i = 0; i < d->size; i++) {
+		const char *k = d->key[i], *colon;
+		if (k == NULL)
+			continue;
+		colon = strchr(k, ':');
+		if (colon == NULL)
+			continue; /* a section */
+		if (colon == k) {
+			err_set(err, MF_EUSAGE, "%s: key '%s' is outside any section; put it under [defaults] or an account",
+			    path, colon + 1);
+			goto fail;
+		}
+		if (key_find(colon + 1) == NULL) {
+			char sec[256];
+			snprintf(sec, sizeof sec, "%.*s", (int)(colon - k), k);
+			key_error(err, path, sec, colon + 1, "unknown key; see fetchrc(5) for the keys there are");
+			goto fail;
+		}
+		if (strcmp(colon + 1, "password") == 0)
+			has_password = 1;
+	}
+	if (has_password && (st.st_mode & (S_IRWXG | S_IRWXO))) {
+		err_set(err, MF_EPERM, "%s: holds a password but can be read by others; run chmod 600 %s", path, path);
+		goto fail;
+	}
+
+	cfg = xcalloc(1, sizeof *cfg);
+	cfg->path = xstrdup(path);
+	nsec = iniparser_getnsec(d);
+	for (int i = 0; i < nsec; i++) {
+		const char *sec = iniparser_getsecname(d, i);
+		if (strcmp(sec, "defaults") == 0)
+			continue;
+		cfg->accounts = xreallocarray(cfg->accounts, cfg->naccounts + 1, sizeof *cfg->accounts);
+		if (account_load(d, path, sec, ov, &cfg->accounts[cfg->naccounts], err) != 0) {
+			cfg->naccounts++;
+			config_free(cfg);
+			goto fail;
+		}
+		cfg->naccounts++;
+	}
+	iniparser_freedict(d);
+	if (cfg->naccounts == 0) {
+		config_free(cfg);
+		return err_set(err, MF_EUSAGE, "%s: no accounts; add a section such as [work] with host, user and a password source", path);
+	}
+	*out = cfg;
+	return 0;
+
+fail:
+	iniparser_freedict(d);
+	return err->code;
+}
+
+static const char *
+choice_name(const struct choice *c, int v)
+{
+	for (; c->name != NULL; c++)
+		if (c->value == v)
+			return c->name;
+	return "?";
+}
+
+void
+config_print(const struct config *cfg, FILE *fp)
+{
+	fprintf(fp, "# %s\n", cfg->path);
+	for (size_t i = 0; i < cfg->naccounts; i++) {
+		const struct account *a = &cfg->accounts[i];
+		fprintf(fp, "\n[%s]\n", a->name);
+		fprintf(fp, "protocol = imap\nhost = %s\nport = %d\ntls = %s\n", a->host, a->port, choice_name(tls_choices, a->tls));
+		fprintf(fp, "allow_plaintext = %s\n", a->allow_plaintext ? "yes" : "no");
+		fprintf(fp, "tls_ca_file = %s\n", a->tls_ca_file ? a->tls_ca_file : "(system store)");
+		if (a->has_pin) {
+			fprintf(fp, "tls_fingerprint = sha256:");
+			for (size_t j = 0; j < TLS_PIN_LEN; j++)
+				fprintf(fp, "%02x", a->pin[j]);
+			fputc('\n', fp);
+		}
+		fprintf(fp, "tls_min_version = %s\n", choice_name(version_choices, a->tls_min_version));
+		fprintf(fp, "user = %s\n", a->user);
+		if (a->password != NULL)
+			fprintf(fp, "password = (set, not shown)\n");
+		if (a->password_command != NULL)
+			fprintf(fp, "password_command = %s\n", a->password_command);
+		if (a->password_store != PWSTORE_NONE)
+			fprintf(fp, "password_store = %s\n", choice_name(store_choices, a->password_store));
+		fprintf(fp, "auth = %s\nfolders = ", choice_name(auth_choices, a->auth));
+		for (size_t j = 0; j < a->nfolders; j++)
+			fprintf(fp, "%s%s", j ? ", " : "", a->folders[j]);
+		fprintf(fp, "\nfetch = %s\nkeep = %s\ndeliver = %s\n", choice_name(fetch_choices, a->fetch),
+		    a->keep ? "yes" : "no", choice_name(deliver_choices, a->deliver));
+		if (a->deliver == DELIVER_MDA)
+			fprintf(fp, "mda = %s\nmda_timeout = %d\n", a->mda, a->mda_timeout);
+		else
+			fprintf(fp, "mbox = %s\n", a->mbox);
+		fprintf(fp, "timeout = %d\n", a->timeout);
+	}
+}

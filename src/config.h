@@ -1,0 +1,73 @@
+/* config.h: the fetchrc file (INI) turned into const account records.
+ * The only module that sees iniparser. */
+#ifndef MAILFETCH_CONFIG_H
+#define MAILFETCH_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "status.h"
+#include "tls.h"
+
+enum tls_mode { TLS_IMPLICIT, TLS_STARTTLS, TLS_NONE };
+enum auth_mode { AUTH_AUTO, AUTH_PLAIN, AUTH_LOGIN };
+enum fetch_mode { FETCH_UNSEEN, FETCH_ALL };
+enum deliver_kind { DELIVER_MDA, DELIVER_MBOX };
+enum password_store { PWSTORE_NONE, PWSTORE_SECRET };
+
+/* One account, as resolved from its section and [defaults]. */
+struct account {
+	char *name;              /* section name (lower case, as iniparser keeps it) */
+	char *host;
+	int port;
+	int tls;                 /* enum tls_mode */
+	int allow_plaintext;
+	char *tls_ca_file;       /* NULL: system store */
+	int has_pin;
+	unsigned char pin[TLS_PIN_LEN];
+	int tls_min_version;     /* 12 or 13 */
+	char *user;
+	char *password;          /* secret: wiped by config_free */
+	char *password_command;
+	int password_store;      /* enum password_store */
+	int auth;                /* enum auth_mode */
+	char **folders;
+	size_t nfolders;
+	int fetch;               /* enum fetch_mode */
+	int keep;
+	int deliver;             /* enum deliver_kind */
+	char *mda;
+	int mda_timeout;         /* seconds */
+	char *mbox;
+	int timeout;             /* seconds */
+	char *who;               /* "NAME (USER@HOST)": prefix of error lines */
+};
+
+struct config {
+	char *path;
+	struct account *accounts;
+	size_t naccounts;
+};
+
+/* Command-line settings that override every account's. */
+struct config_overrides {
+	int keep;       /* -1: as configured, 0: --delete, 1: --keep */
+	int fetch_all;  /* --all */
+};
+
+/* Loads and validates path.  Returns 0 and sets *out (free with
+ * config_free), or an exit code (MF_EUSAGE, MF_EPERM) with err set. */
+int config_load(const char *path, const struct config_overrides *ov, struct config **out, struct mf_error *err);
+void config_free(struct config *cfg);
+
+/* The default config path ($XDG_CONFIG_HOME/mailfetch/fetchrc, else
+ * ~/.fetchrc if it exists, else the first); the caller frees it. */
+char *config_default_path(void);
+
+/* Prints the resolved accounts, secrets hidden, for --check-config. */
+void config_print(const struct config *cfg, FILE *fp);
+
+/* Expands ~ and $HOME at the start of a path; the caller frees the result. */
+char *config_expand_path(const char *path);
+
+#endif

@@ -1,0 +1,198 @@
+/* conn.c: buffered reading and writing, plain or TLS, with poll() timeouts. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "limits.h"
+#include "log.h"
+#include "net.h"
+#include "xmalloc.h"
+
+struct conn {
+	int fd;
+	struct tls *tls;
+	int timeout_ms;
+	const char *who;
+	char send_prefix[16];
+	char recv_prefix[16];
+	char *rbuf;
+	size_t rstart, rlen, rcap; /* unconsumed bytes: rbuf[rstart .. rstart+rlen) */
+};
+
+struct conn *
+conn_new(int fd, int timeout_ms, const char *who, const char *proto)
+{
+	struct conn *c = xcalloc(1, sizeof *c);
+
+	c->fd = fd;
+	c->timeout_ms = timeout_ms;
+	c->who = who;
+	snprintf(c->send_prefix, sizeof c->send_prefix, "%s>", proto);
+	snprintf(c->recv_prefix, sizeof c->recv_prefix, "%s<", proto);
+	c->rcap = IO_CHUNK * 2;
+	c->rbuf = xmalloc(c->rcap);
+	return c;
+}
+
+void
+conn_free(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	tls_free(c->tls);
+	close(c->fd);
+	free(c->rbuf);
+	free(c);
+}
+
+int
+conn_is_tls(const struct conn *c)
+{
+	return c->tls != NULL;
+}
+
+int
+conn_start_tls(struct conn *c, const char *host, const struct tls_opts *o, struct mf_error *err)
+{
+	char peek[1];
+	ssize_t n;
+
+	/* Before our ClientHello a TLS server has nothing to say: any byte
+	 * buffered or waiting now was injected in plaintext. */
+	n = recv(c->fd, peek, sizeof peek, MSG_PEEK | MSG_DONTWAIT);
+	if (c->rlen > 0 || n > 0)
+		return err_set(err, MF_EPROTO, "server sent data after its STARTTLS reply, before the TLS handshake "
+		    "(STARTTLS injection?); refusing to continue, report this to the server's administrator");
+	c->tls = tls_start(c->fd, host, o, c->timeout_ms, c->who, err);
+	return c->tls != NULL ? 0 : err->code;
+}
+
+int
+conn_write(struct conn *c, const char *data, size_t len, size_t shown, struct mf_error *err)
+{
+	size_t off = 0;
+
+	log_trace(c->who, c->send_prefix, data, shown < len ? shown : len, shown < len);
+	if (c->tls != NULL)
+		return tls_write(c->tls, data, len, c->timeout_ms, err) < 0 ? err->code : 0;
+	while (off < len) {
+		ssize_t w = write(c->fd, data + off, len - off);
+		if (w > 0) {
+			off += (size_t)w;
+		} else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+			int r = net_wait(c->fd, POLLOUT, c->timeout_ms);
+			if (r == 0)
+				return err_set(err, MF_ESERVER, "timed out sending to the server; raise timeout if the server is slow");
+			if (r < 0)
+				return err_set(err, MF_ESERVER, "connection lost: %s; try again later", strerror(errno));
+		} else {
+			return err_set(err, MF_ESERVER, "connection lost: %s; try again later", strerror(errno));
+		}
+	}
+	return 0;
+}
+
+/* Reads at least one more byte into the buffer. */
+static int
+conn_fill(struct conn *c, struct mf_error *err)
+{
+	ssize_t n;
+
+	if (c->rstart > 0 && (c->rlen == 0 || c->rstart + c->rlen + IO_CHUNK > c->rcap)) {
+		memmove(c->rbuf, c->rbuf + c->rstart, c->rlen);
+		c->rstart = 0;
+	}
+	if (c->rstart + c->rlen + IO_CHUNK > c->rcap) {
+		c->rcap = c->rstart + c->rlen + IO_CHUNK;
+		c->rbuf = xreallocarray(c->rbuf, c->rcap, 1);
+	}
+	for (;;) {
+		char *dst = c->rbuf + c->rstart + c->rlen;
+		size_t room = c->rcap - c->rstart - c->rlen;
+		if (c->tls != NULL) {
+			n = tls_read(c->tls, dst, room, c->timeout_ms, err);
+			if (n < 0)
+				return err->code;
+		} else {
+			n = read(c->fd, dst, room);
+			if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+				int r = net_wait(c->fd, POLLIN, c->timeout_ms);
+				if (r == 0)
+					return err_set(err, MF_ESERVER, "timed out waiting for the server; raise timeout if the server is slow");
+				if (r < 0)
+					return err_set(err, MF_ESERVER, "connection lost: %s; try again later", strerror(errno));
+				continue;
+			}
+			if (n < 0)
+				return err_set(err, MF_ESERVER, "connection lost: %s; try again later", strerror(errno));
+		}
+		if (n == 0)
+			return err_set(err, MF_ESERVER, "server closed the connection unexpectedly; try again later");
+		c->rlen += (size_t)n;
+		return 0;
+	}
+}
+
+int
+conn_read_line(struct conn *c, size_t max, const char **line, size_t *len, struct mf_error *err)
+{
+	size_t scanned = 0;
+
+	for (;;) {
+		const char *start = c->rbuf + c->rstart;
+		const char *nl = memchr(start + scanned, '\n', c->rlen - scanned);
+		if (nl != NULL) {
+			*line = start;
+			*len = (size_t)(nl - start) + 1;
+			log_trace(c->who, c->recv_prefix, *line, *len, 0);
+			return 0;
+		}
+		scanned = c->rlen;
+		if (c->rlen > max)
+			return err_set(err, MF_EPROTO, "server sent a line longer than %zu bytes; "
+			    "report this to the server's administrator", max);
+		if (conn_fill(c, err) != 0)
+			return err->code;
+	}
+}
+
+int
+conn_read_raw(struct conn *c, size_t max, const char **data, size_t *len, struct mf_error *err)
+{
+	if (c->rlen == 0 && conn_fill(c, err) != 0)
+		return err->code;
+	*data = c->rbuf + c->rstart;
+	*len = c->rlen < max ? c->rlen : max;
+	return 0;
+}
+
+void
+conn_consume(struct conn *c, size_t n)
+{
+	if (n > c->rlen)
+		fatal("conn_consume past the buffer");
+	c->rstart += n;
+	c->rlen -= n;
+	if (c->rlen == 0)
+		c->rstart = 0;
+}
+
+void
+conn_trace_literal(struct conn *c, unsigned long long size, const char *data, size_t len)
+{
+	char note[64];
+
+	if (log_level >= LOG_TRACE_BODY && data != NULL) {
+		log_trace(c->who, c->recv_prefix, data, len, 0);
+	} else if (data == NULL) {
+		snprintf(note, sizeof note, "{%llu bytes}", size);
+		log_trace(c->who, c->recv_prefix, note, strlen(note), 0);
+	}
+}

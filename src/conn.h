@@ -1,0 +1,44 @@
+/* conn.h: a buffered protocol connection over TCP or TLS, with timeouts,
+ * and the one trace path: every line sent or received passes through here
+ * and is shown at -v -v with its prefix ("IMAP>", "IMAP<"), masked where
+ * the caller says so. */
+#ifndef MAILFETCH_CONN_H
+#define MAILFETCH_CONN_H
+
+#include <stddef.h>
+
+#include "status.h"
+#include "tls.h"
+
+struct conn;
+
+/* Takes ownership of the connected, non-blocking socket fd.  who prefixes
+ * trace lines; proto ("IMAP") names the trace prefixes.  Both strings must
+ * outlive the connection. */
+struct conn *conn_new(int fd, int timeout_ms, const char *who, const char *proto);
+/* Closes (TLS close_notify, then the socket) and frees; NULL is fine. */
+void conn_free(struct conn *c);
+
+/* Upgrades to TLS.  Refuses (MF_EPROTO) if the server has sent anything
+ * we have not consumed: after a STARTTLS reply that is an injection. */
+int conn_start_tls(struct conn *c, const char *host, const struct tls_opts *o, struct mf_error *err);
+int conn_is_tls(const struct conn *c);
+
+/* Sends data[0..len).  The trace shows data[0..shown) and, if shown < len,
+ * a "*" in place of the rest, so secrets never reach the log. */
+int conn_write(struct conn *c, const char *data, size_t len, size_t shown, struct mf_error *err);
+
+/* Returns the next line, LF included (traced), via *line and *len; it
+ * stays valid until the next call and must be released with
+ * conn_consume(c, *len).  Lines longer than max are an error (MF_EPROTO). */
+int conn_read_line(struct conn *c, size_t max, const char **line, size_t *len, struct mf_error *err);
+
+/* Returns between 1 and max buffered raw bytes (reading if none are
+ * buffered), untraced: literal bodies.  Release with conn_consume. */
+int conn_read_raw(struct conn *c, size_t max, const char **data, size_t *len, struct mf_error *err);
+void conn_consume(struct conn *c, size_t n);
+
+/* Traces a literal body of size bytes: "{N bytes}", or its bytes at -v -v -v. */
+void conn_trace_literal(struct conn *c, unsigned long long size, const char *data, size_t len);
+
+#endif

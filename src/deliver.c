@@ -1,0 +1,123 @@
+/* deliver.c: sink dispatch and what every sink shares. */
+#include "autoconfig.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "deliver.h"
+#include "limits.h"
+#include "msgconv.h"
+#include "xmalloc.h"
+
+struct sink *
+sink_open(const struct account *a, const char *who, struct mf_error *err)
+{
+	struct sink *s = xcalloc(1, sizeof *s);
+
+	s->ops = a->deliver == DELIVER_MBOX ? &sink_mbox_ops : &sink_mda_ops;
+	s->acct = a;
+	s->who = who;
+	buf_init(&s->out, 0);
+	if (s->ops->open(s, err) != 0) {
+		buf_free(&s->out);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+int
+sink_deliver(struct sink *s, struct spool *msg, int *temporary, struct mf_error *err)
+{
+	char *sender = deliver_sender(msg);
+	int r;
+
+	*temporary = 0;
+	r = s->ops->deliver(s, msg, sender, temporary, err);
+	free(sender);
+	return r;
+}
+
+void
+sink_close(struct sink *s)
+{
+	if (s == NULL)
+		return;
+	s->ops->close(s);
+	buf_free(&s->out);
+	free(s);
+}
+
+static int
+addr_char_ok(unsigned char c)
+{
+	return isalnum(c) || (c != 0 && strchr(".!#$%&'*+/=?^_`{|}~@-", c) != NULL);
+}
+
+char *
+deliver_sender(struct spool *msg)
+{
+	char head[HEADER_SCAN_MAX + 1];
+	ssize_t n = spool_pread(msg, head, HEADER_SCAN_MAX, 0);
+	const char *p, *end;
+
+	if (n <= 0)
+		return xstrdup("MAILER-DAEMON");
+	head[n] = '\0';
+	for (p = head; p != NULL && *p != '\0' && *p != '\r' && *p != '\n'; ) {
+		if (strncasecmp(p, "Return-Path:", 12) == 0) {
+			const char *v = p + 12, *lt, *gt;
+			end = strchr(v, '\n');
+			if (end == NULL)
+				end = v + strlen(v);
+			lt = memchr(v, '<', (size_t)(end - v));
+			if (lt != NULL && (gt = memchr(lt, '>', (size_t)(end - lt))) != NULL) {
+				v = lt + 1;
+				end = gt;
+			} else {
+				while (v < end && (*v == ' ' || *v == '\t'))
+					v++;
+				while (end > v && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+					end--;
+			}
+			if (end == v)
+				break;
+			for (const char *c = v; c < end; c++)
+				if (!addr_char_ok((unsigned char)*c))
+					return xstrdup("MAILER-DAEMON");
+			return xstrndup(v, (size_t)(end - v));
+		}
+		p = strchr(p, '\n');
+		if (p != NULL)
+			p++;
+	}
+	return xstrdup("MAILER-DAEMON");
+}
+
+int
+deliver_convert(struct sink *s, struct spool *msg, int mboxrd, int final_newline,
+    int (*put)(void *ctx, const char *p, size_t n), void *ctx)
+{
+	char chunk[IO_CHUNK];
+	struct msgconv mc;
+	uint64_t off = 0;
+
+	msgconv_init(&mc, mboxrd);
+	for (;;) {
+		ssize_t n = spool_pread(msg, chunk, sizeof chunk, off);
+		if (n < 0)
+			return -2;
+		buf_reset(&s->out);
+		if (n == 0)
+			msgconv_finish(&mc, &s->out, final_newline);
+		else
+			msgconv_feed(&mc, chunk, (size_t)n, &s->out);
+		if (s->out.len > 0 && put(ctx, s->out.data, s->out.len) < 0)
+			return -1;
+		if (n == 0)
+			return 0;
+		off += (uint64_t)n;
+	}
+}

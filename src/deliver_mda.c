@@ -1,0 +1,263 @@
+/* deliver_mda.c: hand each message to an MDA (procmail) on its stdin.
+ *
+ * The command runs through /bin/sh -c with %T and %F replaced by
+ * shell-quoted values, so a hostile sender address is only ever data.
+ * Exit 0 means delivered; 75 (EX_TEMPFAIL) means try again later; any
+ * other status, a signal, a broken pipe or mda_timeout means failed.  Its
+ * stdout and stderr go to our log, one line at a time, with the account. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "deliver.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define EX_TEMPFAIL 75
+
+/* Appends s to b in single quotes, ' written as '\''. */
+static void
+shell_quote(struct buf *b, const char *s)
+{
+	buf_append(b, "'", 1);
+	for (; *s; s++) {
+		if (*s == '\'')
+			buf_append(b, "'\\''", 4);
+		else
+			buf_append(b, s, 1);
+	}
+	buf_append(b, "'", 1);
+}
+
+/* The command with %T (local user), %F (sender) and %% expanded; the caller frees it. */
+static char *
+mda_command(const char *tmpl, const char *sender)
+{
+	struct passwd *pw = getpwuid(getuid());
+	const char *user = pw != NULL ? pw->pw_name : "";
+	struct buf b;
+
+	buf_init(&b, 0);
+	for (const char *p = tmpl; *p; p++) {
+		if (p[0] == '%' && p[1] == 'T') {
+			shell_quote(&b, user);
+			p++;
+		} else if (p[0] == '%' && p[1] == 'F') {
+			shell_quote(&b, sender);
+			p++;
+		} else if (p[0] == '%' && p[1] == '%') {
+			buf_append(&b, "%", 1);
+			p++;
+		} else {
+			buf_append(&b, p, 1);
+		}
+	}
+	return b.data != NULL ? b.data : xstrdup("");
+}
+
+static long
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct mda_run {
+	struct sink *sink;
+	pid_t pid;
+	int in;            /* our end of the MDA's stdin, -1 once closed */
+	int out;           /* our end of its stdout+stderr, -1 at EOF */
+	long deadline;
+	int broken_pipe;
+	int timed_out;
+	struct buf errline; /* partial line of MDA output */
+};
+
+/* Logs complete lines of MDA output; at EOF also the rest. */
+static void
+mda_log_output(struct mda_run *r, int eof)
+{
+	char *nl;
+
+	while ((nl = memchr(r->errline.data, '\n', r->errline.len)) != NULL) {
+		*nl = '\0';
+		log_warn(r->sink->who, "mda: %s", r->errline.data);
+		buf_consume(&r->errline, (size_t)(nl - r->errline.data) + 1);
+	}
+	if ((eof && r->errline.len > 0) || r->errline.len > 1000) {
+		log_warn(r->sink->who, "mda: %s", r->errline.data);
+		buf_reset(&r->errline);
+	}
+}
+
+static void
+mda_read_output(struct mda_run *r)
+{
+	char tmp[4096];
+	ssize_t n = read(r->out, tmp, sizeof tmp);
+
+	if (n > 0) {
+		buf_append(&r->errline, tmp, (size_t)n);
+		mda_log_output(r, 0);
+	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		mda_log_output(r, 1);
+		close(r->out);
+		r->out = -1;
+	}
+}
+
+/* Waits for the MDA's stdin to take more (or for its output), draining
+ * its output meanwhile.  Returns 0, or -1 on timeout. */
+static int
+mda_pump(struct mda_run *r, int want_write)
+{
+	struct pollfd pfd[2];
+	int n = 0, w = -1, o = -1, rc;
+	long left = r->deadline - now_ms();
+
+	if (left <= 0) {
+		r->timed_out = 1;
+		return -1;
+	}
+	if (want_write && r->in >= 0) {
+		pfd[n] = (struct pollfd){ .fd = r->in, .events = POLLOUT };
+		w = n++;
+	}
+	if (r->out >= 0) {
+		pfd[n] = (struct pollfd){ .fd = r->out, .events = POLLIN };
+		o = n++;
+	}
+	if (n == 0)
+		return 0;
+	rc = poll(pfd, (nfds_t)n, (int)(left > 1000000 ? 1000000 : left));
+	if (rc < 0)
+		return errno == EINTR ? 0 : -1;
+	if (o >= 0 && pfd[o].revents)
+		mda_read_output(r);
+	(void)w;
+	return 0;
+}
+
+static int
+mda_put(void *ctx, const char *p, size_t n)
+{
+	struct mda_run *r = ctx;
+
+	while (n > 0) {
+		ssize_t w = write(r->in, p, n);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+		} else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+			if (mda_pump(r, 1) < 0)
+				return -1;
+		} else {
+			r->broken_pipe = 1; /* EPIPE: the MDA stopped reading */
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+mda_open(struct sink *s, struct mf_error *err)
+{
+	return 0;
+}
+
+static int
+mda_deliver(struct sink *s, struct spool *msg, const char *sender, int *temporary, struct mf_error *err)
+{
+	struct mda_run r = { .sink = s, .in = -1, .out = -1 };
+	int inp[2], outp[2], status, conv;
+	char *cmd = mda_command(s->acct->mda, sender);
+
+	if (pipe2(inp, O_CLOEXEC) < 0) {
+		free(cmd);
+		return err_set(err, MF_EDELIVER, "cannot create a pipe for the MDA: %s", strerror(errno));
+	}
+	if (pipe2(outp, O_CLOEXEC) < 0) {
+		close(inp[0]);
+		close(inp[1]);
+		free(cmd);
+		return err_set(err, MF_EDELIVER, "cannot create a pipe for the MDA: %s", strerror(errno));
+	}
+	r.pid = fork();
+	if (r.pid == 0) {
+		/* Child: only fds 0-2 survive exec (everything else is O_CLOEXEC). */
+		signal(SIGPIPE, SIG_DFL);
+		if (dup2(inp[0], 0) < 0 || dup2(outp[1], 1) < 0 || dup2(outp[1], 2) < 0)
+			_exit(126);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(inp[0]);
+	close(outp[1]);
+	free(cmd);
+	if (r.pid < 0) {
+		close(inp[1]);
+		close(outp[0]);
+		return err_set(err, MF_EDELIVER, "cannot start the MDA: %s", strerror(errno));
+	}
+	r.in = inp[1];
+	r.out = outp[0];
+	fcntl(r.in, F_SETFL, fcntl(r.in, F_GETFL) | O_NONBLOCK);
+	fcntl(r.out, F_SETFL, fcntl(r.out, F_GETFL) | O_NONBLOCK);
+	buf_init(&r.errline, 0);
+	r.deadline = now_ms() + (long)s->acct->mda_timeout * 1000;
+
+	conv = deliver_convert(s, msg, 0, 0, mda_put, &r);
+	close(r.in);
+	r.in = -1;
+	while (r.out >= 0 && !r.timed_out)
+		mda_pump(&r, 0);
+	if (r.timed_out)
+		kill(r.pid, SIGKILL);
+	if (r.out >= 0)
+		close(r.out);
+	while (waitpid(r.pid, &status, 0) < 0 && errno == EINTR)
+		;
+	buf_free(&r.errline);
+
+	if (r.timed_out)
+		return err_set(err, MF_EDELIVER, "MDA did not finish within mda_timeout (%d s) and was killed; "
+		    "check the MDA or raise mda_timeout", s->acct->mda_timeout);
+	if (conv == -2)
+		return err_set(err, MF_EDELIVER, "cannot read the spooled message: %s", strerror(errno));
+	if (WIFSIGNALED(status))
+		return err_set(err, MF_EDELIVER, "MDA killed by signal %d; check the MDA command", WTERMSIG(status));
+	if (WEXITSTATUS(status) == EX_TEMPFAIL) {
+		*temporary = 1;
+		return err_set(err, MF_EDELIVER, "MDA exited 75 (temporary failure); the message stays on the server for the next run");
+	}
+	if (WEXITSTATUS(status) != 0)
+		return err_set(err, MF_EDELIVER, "MDA exited %d%s; check the mda command and its logs",
+		    WEXITSTATUS(status), WEXITSTATUS(status) == 127 ? " (command not found?)" : "");
+	if (r.broken_pipe || conv != 0)
+		return err_set(err, MF_EDELIVER, "MDA exited before reading the whole message; "
+		    "the message stays on the server, check the MDA");
+	return 0;
+}
+
+static void
+mda_close(struct sink *s)
+{
+}
+
+const struct sink_ops sink_mda_ops = {
+	.name = "mda",
+	.open = mda_open,
+	.deliver = mda_deliver,
+	.close = mda_close,
+};

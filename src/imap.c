@@ -1,0 +1,641 @@
+/* imap.c: IMAP client commands.
+ *
+ * Every command goes through imap_cmd(): it sends "TAG command", reads
+ * responses until the tagged one, keeps what untagged responses teach
+ * (capabilities, UIDVALIDITY, EXISTS, BYE) and hands the rest to the
+ * command's own handler.  Literals in FETCH responses are streamed into a
+ * spool; nothing is delivered until its whole response has arrived. */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "imap.h"
+#include "imap_parse.h"
+#include "imap_quote.h"
+#include "limits.h"
+#include "log.h"
+#include "xmalloc.h"
+
+struct imap {
+	struct conn *conn;
+	struct imap_parser *parser;
+	const char *who;
+	unsigned tagno;
+	char tag[16];
+	unsigned caps;
+	int caps_known;
+	unsigned caps_updates;  /* bumped whenever a capability list arrives */
+	uint32_t exists;
+	uint32_t uidvalidity;
+	char bye[200];          /* text of an untagged BYE, if one came */
+};
+
+/* What a command wants to see besides the tagged reply. */
+struct cmd_handler {
+	/* an untagged response not handled generically */
+	void (*untagged)(struct imap *im, const struct imap_response *r, void *ctx);
+	/* a continuation request: send what follows; 0 or an exit code */
+	int (*cont)(struct imap *im, const struct imap_response *r, void *ctx, struct mf_error *err);
+	void *ctx;
+	struct spool *spool;    /* streamed literals go here (FETCH) */
+	int spool_used;         /* a literal of this response is in the spool */
+	int spool_ok;
+};
+
+struct imap *
+imap_new(struct conn *conn, const char *who)
+{
+	struct imap *im = xcalloc(1, sizeof *im);
+	im->conn = conn;
+	im->who = who;
+	im->parser = imap_parser_new(0);
+	return im;
+}
+
+void
+imap_free(struct imap *im)
+{
+	if (im == NULL)
+		return;
+	imap_parser_free(im->parser);
+	free(im);
+}
+
+unsigned
+imap_commands_sent(const struct imap *im)
+{
+	return im->tagno;
+}
+
+int
+imap_caps_known(const struct imap *im)
+{
+	return im->caps_known;
+}
+
+int
+imap_has_cap(const struct imap *im, unsigned cap)
+{
+	return (im->caps & cap) != 0;
+}
+
+/* Replaces the capability set with the atoms in args (whole tokens only). */
+static void
+set_caps(struct imap *im, const struct imap_arg *args, size_t n)
+{
+	static const struct { const char *name; unsigned cap; } names[] = {
+		{ "IMAP4rev1", IMAP_CAP_IMAP4REV1 }, { "STARTTLS", IMAP_CAP_STARTTLS },
+		{ "LOGINDISABLED", IMAP_CAP_LOGINDISABLED }, { "AUTH=PLAIN", IMAP_CAP_AUTH_PLAIN },
+		{ "SASL-IR", IMAP_CAP_SASL_IR }, { "UIDPLUS", IMAP_CAP_UIDPLUS },
+		{ "LITERAL+", IMAP_CAP_LITERALPLUS },
+	};
+	im->caps = 0;
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+			if (imap_arg_is_atom(&args[i], names[k].name))
+				im->caps |= names[k].cap;
+	im->caps_known = 1;
+	im->caps_updates++;
+}
+
+/* What every response may teach, whatever command it answers. */
+static void
+learn(struct imap *im, const struct imap_response *r)
+{
+	if (r->code != NULL) {
+		if (strcmp(r->code, "CAPABILITY") == 0)
+			set_caps(im, r->code_args, r->code_count);
+		else if (strcmp(r->code, "UIDVALIDITY") == 0 && r->code_count == 1)
+			imap_arg_number(&r->code_args[0], &im->uidvalidity);
+	}
+	if (r->kind != IMAP_RESP_UNTAGGED)
+		return;
+	if (r->status == IMAP_ST_BYE)
+		snprintf(im->bye, sizeof im->bye, "%s", r->text ? r->text : "");
+	else if (r->name != NULL && strcmp(r->name, "CAPABILITY") == 0)
+		set_caps(im, r->args, r->count);
+	else if (r->name != NULL && strcmp(r->name, "EXISTS") == 0 && r->has_number)
+		im->exists = r->number;
+}
+
+/* Reads one response, streaming large literals into h->spool (or
+ * discarding them when there is no spool or it is taken). */
+static int
+imap_read(struct imap *im, struct cmd_handler *h, const struct imap_response **out, struct mf_error *err)
+{
+	struct conn *c = im->conn;
+
+	for (;;) {
+		uint64_t left = imap_parser_inline_left(im->parser);
+		const char *data;
+		size_t len, used;
+		enum imap_parse_result r;
+
+		if (left > 0) {
+			if (left == imap_parser_literal_size(im->parser))
+				conn_trace_literal(c, left, NULL, 0);
+			if (conn_read_raw(c, left < IO_CHUNK ? (size_t)left : IO_CHUNK, &data, &len, err) != 0)
+				return err->code;
+			conn_trace_literal(c, left, data, len);
+		} else if (conn_read_line(c, IMAP_LINE_MAX, &data, &len, err) != 0) {
+			if (im->bye[0] != '\0')
+				err_set(err, MF_ESERVER, "server closed the connection: %s; try again later", im->bye);
+			return err->code;
+		}
+		r = imap_parser_feed(im->parser, data, len, &used);
+		conn_consume(c, used);
+		if (r == IMAP_PARSE_MORE)
+			continue;
+		if (r == IMAP_PARSE_ERROR)
+			return err_set(err, MF_EPROTO, "malformed response from the server (%s); "
+			    "report this to the server's administrator", imap_parser_error(im->parser));
+		if (r == IMAP_PARSE_DONE) {
+			*out = imap_parser_response(im->parser);
+			learn(im, *out);
+			return 0;
+		}
+
+		/* IMAP_PARSE_LITERAL: a large literal follows; read exactly its size. */
+		{
+			uint64_t size = imap_parser_literal_size(im->parser);
+			struct imap_arg *arg = imap_parser_literal_arg(im->parser);
+			struct spool *sp = NULL;
+			struct mf_error werr;
+
+			if (h != NULL && h->spool != NULL && !h->spool_used) {
+				sp = h->spool;
+				spool_reset(sp);
+				h->spool_used = 1;
+				h->spool_ok = 1;
+				arg->cookie = sp;
+			}
+			conn_trace_literal(c, size, NULL, 0);
+			for (left = size; left > 0; ) {
+				if (conn_read_raw(c, left < IO_CHUNK ? (size_t)left : IO_CHUNK, &data, &len, err) != 0)
+					return err->code;
+				conn_trace_literal(c, size, data, len);
+				if (sp != NULL && h->spool_ok && spool_write(sp, data, len, &werr) != 0) {
+					h->spool_ok = 0;
+					log_error(im->who, "%s", werr.msg);
+				}
+				conn_consume(c, len);
+				left -= len;
+			}
+			imap_parser_literal_done(im->parser);
+		}
+	}
+}
+
+/* Sends "TAG cmd" (trace showing only cmd[0..shown) then "*") and reads
+ * until the tagged reply, whose status goes to *status. */
+static int
+imap_cmd(struct imap *im, const char *cmd, size_t shown, struct cmd_handler *h,
+    enum imap_resp_status *status, char *text, size_t textlen, struct mf_error *err)
+{
+	struct buf line;
+	const struct imap_response *r;
+	size_t cmdlen = strlen(cmd);
+	int rc;
+
+	snprintf(im->tag, sizeof im->tag, "A%04u", ++im->tagno);
+	buf_init(&line, 0);
+	buf_printf(&line, "%s ", im->tag);
+	if (shown > cmdlen)
+		shown = cmdlen;
+	shown += line.len;
+	buf_append(&line, cmd, cmdlen);
+	buf_append(&line, "\r\n", 2);
+	rc = conn_write(im->conn, line.data, line.len, shown < line.len - 2 ? shown : line.len, err);
+	buf_free(&line); /* wipes: it may have held a password */
+	if (rc != 0)
+		return rc;
+
+	for (;;) {
+		if (h != NULL)
+			h->spool_used = 0;
+		if (imap_read(im, h, &r, err) != 0)
+			return err->code;
+		switch (r->kind) {
+		case IMAP_RESP_TAGGED:
+			if (strcmp(r->tag, im->tag) != 0)
+				return err_set(err, MF_EPROTO, "server answered with unknown tag %s; "
+				    "report this to the server's administrator", r->tag);
+			*status = r->status;
+			if (text != NULL)
+				snprintf(text, textlen, "%s", r->text ? r->text : "");
+			return 0;
+		case IMAP_RESP_CONTINUE:
+			if (h == NULL || h->cont == NULL)
+				return err_set(err, MF_EPROTO, "server asked for more input where none was due; "
+				    "report this to the server's administrator");
+			if ((rc = h->cont(im, r, h->ctx, err)) != 0)
+				return rc;
+			break;
+		case IMAP_RESP_UNTAGGED:
+			if (h != NULL && h->untagged != NULL)
+				h->untagged(im, r, h->ctx);
+			break;
+		}
+	}
+}
+
+/* A command whose tagged NO or BAD is a server error (MF_ESERVER). */
+static int
+imap_simple(struct imap *im, const char *cmd, struct cmd_handler *h, const char *what, struct mf_error *err)
+{
+	enum imap_resp_status st;
+	char text[200];
+
+	if (imap_cmd(im, cmd, (size_t)-1, h, &st, text, sizeof text, err) != 0)
+		return err->code;
+	if (st != IMAP_ST_OK) {
+		err_set(err, MF_ESERVER, "%s failed: server said %s %s", what, st == IMAP_ST_NO ? "NO" : "BAD", text);
+		err->reply = 1;
+		return err->code;
+	}
+	return 0;
+}
+
+int
+imap_greeting(struct imap *im, int *preauth, struct mf_error *err)
+{
+	const struct imap_response *r;
+
+	*preauth = 0;
+	if (imap_read(im, NULL, &r, err) != 0)
+		return err->code;
+	if (r->kind != IMAP_RESP_UNTAGGED || r->status == IMAP_ST_NONE)
+		return err_set(err, MF_EPROTO, "server greeting is not an IMAP greeting; check host and port");
+	if (r->status == IMAP_ST_BYE)
+		return err_set(err, MF_ESERVER, "server refused the connection: %s; try again later", r->text);
+	if (r->status == IMAP_ST_PREAUTH)
+		*preauth = 1;
+	else if (r->status != IMAP_ST_OK)
+		return err_set(err, MF_EPROTO, "server greeting is not OK; check host and port");
+	return 0;
+}
+
+int
+imap_capability(struct imap *im, struct mf_error *err)
+{
+	unsigned before = im->caps_updates;
+
+	if (imap_simple(im, "CAPABILITY", NULL, "CAPABILITY", err) != 0)
+		return err->code;
+	if (im->caps_updates == before)
+		return err_set(err, MF_EPROTO, "server sent no capability list; report this to the server's administrator");
+	return 0;
+}
+
+int
+imap_starttls(struct imap *im, const char *host, const struct tls_opts *o, struct mf_error *err)
+{
+	enum imap_resp_status st;
+	char text[200];
+
+	if (imap_cmd(im, "STARTTLS", (size_t)-1, NULL, &st, text, sizeof text, err) != 0)
+		return err->code;
+	if (st != IMAP_ST_OK)
+		return err_set(err, MF_EPROTO, "server refused STARTTLS (%s); not logging in without TLS, "
+		    "use tls = implicit on port 993 if the server offers it", text);
+	if (conn_start_tls(im->conn, host, o, err) != 0)
+		return err->code;
+	/* Trust nothing learned before the handshake. */
+	im->caps = 0;
+	im->caps_known = 0;
+	return imap_capability(im, err);
+}
+
+static void
+base64(struct buf *out, const unsigned char *in, size_t n)
+{
+	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned)in[i] << 16;
+		char q[4];
+		if (i + 1 < n)
+			v |= (unsigned)in[i + 1] << 8;
+		if (i + 2 < n)
+			v |= in[i + 2];
+		q[0] = tbl[(v >> 18) & 63];
+		q[1] = tbl[(v >> 12) & 63];
+		q[2] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
+		q[3] = i + 2 < n ? tbl[v & 63] : '=';
+		buf_append(out, q, 4);
+	}
+}
+
+/* Continuation data for AUTHENTICATE without SASL-IR, or a LOGIN literal. */
+struct secret_cont {
+	const char *data;   /* sent once, traced as "*" */
+	int sent;
+};
+
+static int
+send_secret_cont(struct imap *im, const struct imap_response *r, void *ctx, struct mf_error *err)
+{
+	struct secret_cont *sc = ctx;
+	struct buf line;
+	int rc;
+
+	if (sc->sent)
+		return err_set(err, MF_EAUTH, "server asked for more authentication data; check user and password");
+	sc->sent = 1;
+	buf_init(&line, 0);
+	buf_printf(&line, "%s\r\n", sc->data);
+	rc = conn_write(im->conn, line.data, line.len, 0, err);
+	buf_free(&line);
+	return rc;
+}
+
+int
+imap_login(struct imap *im, enum imap_auth how, const char *user, const char *password, struct mf_error *err)
+{
+	struct buf cmd, creds, b64;
+	struct secret_cont sc = { 0 };
+	struct cmd_handler h = { .cont = send_secret_cont, .ctx = &sc };
+	enum imap_resp_status st;
+	char text[200];
+	size_t shown;
+	unsigned before = im->caps_updates;
+	int plain = how == IMAP_AUTH_PLAIN || (how == IMAP_AUTH_AUTO && imap_has_cap(im, IMAP_CAP_AUTH_PLAIN));
+	int rc;
+
+	buf_init(&cmd, 0);
+	buf_init(&creds, 0);
+	buf_init(&b64, 0);
+	if (plain) {
+		/* SASL PLAIN: authzid NUL authcid NUL password, base64-encoded. */
+		buf_append(&creds, "", 1);
+		buf_append(&creds, user, strlen(user));
+		buf_append(&creds, "", 1);
+		buf_append(&creds, password, strlen(password));
+		base64(&b64, (const unsigned char *)creds.data, creds.len);
+		buf_printf(&cmd, "AUTHENTICATE PLAIN");
+		shown = cmd.len;
+		if (imap_has_cap(im, IMAP_CAP_SASL_IR)) {
+			buf_printf(&cmd, " %s", b64.data);
+			shown++;
+		} else {
+			sc.data = b64.data;
+		}
+	} else {
+		if (imap_has_cap(im, IMAP_CAP_LOGINDISABLED)) {
+			rc = err_set(err, MF_EPROTO, "server disabled LOGIN (LOGINDISABLED) and offers no AUTH=PLAIN; "
+			    "no way to log in, ask the server's administrator");
+			goto out;
+		}
+		buf_printf(&cmd, "LOGIN ");
+		if (imap_quote(&cmd, user) < 0) {
+			rc = err_set(err, MF_EAUTH, "user name holds characters LOGIN cannot send; use auth = plain");
+			goto out;
+		}
+		buf_append(&cmd, " ", 1);
+		shown = cmd.len;
+		if (imap_quote(&cmd, password) < 0) {
+			/* 8-bit or CR/LF in the password: send it as a literal. */
+			buf_printf(&cmd, "{%zu}", strlen(password));
+			sc.data = password;
+		}
+	}
+	rc = imap_cmd(im, cmd.data, shown, &h, &st, text, sizeof text, err);
+	if (rc != 0)
+		goto out;
+	if (st != IMAP_ST_OK) {
+		rc = err_set(err, MF_EAUTH, "login failed: server said %s %s; check user and password",
+		    st == IMAP_ST_NO ? "NO" : "BAD", text);
+		goto out;
+	}
+	/* Capabilities change after login (UIDPLUS often appears only now). */
+	if (im->caps_updates == before)
+		rc = imap_capability(im, err);
+out:
+	buf_free(&cmd);
+	buf_free(&creds);
+	buf_free(&b64);
+	return rc;
+}
+
+int
+imap_select(struct imap *im, const char *folder, uint32_t *exists, uint32_t *uidvalidity, struct mf_error *err)
+{
+	struct buf cmd;
+	char what[300];
+	int rc;
+
+	buf_init(&cmd, 0);
+	buf_printf(&cmd, "SELECT ");
+	if (imap_quote(&cmd, folder) < 0) {
+		buf_free(&cmd);
+		return err_set(err, MF_EUSAGE, "folder name '%s' holds characters that need modified UTF-7; "
+		    "write it as the server lists it", folder);
+	}
+	im->exists = 0;
+	im->uidvalidity = 0;
+	snprintf(what, sizeof what, "selecting folder %s", folder);
+	rc = imap_simple(im, cmd.data, NULL, what, err);
+	buf_free(&cmd);
+	*exists = im->exists;
+	*uidvalidity = im->uidvalidity;
+	return rc;
+}
+
+struct uid_list {
+	uint32_t *v;
+	size_t n, cap;
+	int overflow;
+};
+
+static void
+search_untagged(struct imap *im, const struct imap_response *r, void *ctx)
+{
+	struct uid_list *l = ctx;
+
+	if (r->name == NULL || strcmp(r->name, "SEARCH") != 0)
+		return;
+	for (size_t i = 0; i < r->count; i++) {
+		uint32_t uid;
+		if (imap_arg_number(&r->args[i], &uid) < 0 || uid == 0)
+			continue;
+		if (l->n == l->cap) {
+			l->cap = l->cap ? l->cap * 2 : 64;
+			l->v = xreallocarray(l->v, l->cap, sizeof *l->v);
+		}
+		l->v[l->n++] = uid;
+	}
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int
+imap_uid_search(struct imap *im, const char *criteria, uint32_t **uids, size_t *n, struct mf_error *err)
+{
+	struct uid_list l = { 0 };
+	struct cmd_handler h = { .untagged = search_untagged, .ctx = &l };
+	char cmd[128];
+	size_t k = 0;
+
+	*uids = NULL;
+	*n = 0;
+	snprintf(cmd, sizeof cmd, "UID SEARCH %s", criteria);
+	if (imap_simple(im, cmd, &h, "UID SEARCH", err) != 0) {
+		free(l.v);
+		return err->code;
+	}
+	if (l.n > 0) {
+		qsort(l.v, l.n, sizeof *l.v, cmp_u32);
+		for (size_t i = 0; i < l.n; i++)
+			if (k == 0 || l.v[i] != l.v[k - 1])
+				l.v[k++] = l.v[i];
+	}
+	*uids = l.v;
+	*n = k;
+	return 0;
+}
+
+struct fetch_ctx {
+	const uint32_t *uids;   /* the UIDs asked for in this command */
+	size_t n;
+	unsigned char *seen;    /* which of them have been handed over */
+	imap_message_fn fn;
+	void *ctx;
+	struct cmd_handler *h;
+};
+
+static int
+find_uid(const uint32_t *v, size_t n, uint32_t uid, size_t *at)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid] == uid) {
+			*at = mid;
+			return 1;
+		}
+		if (v[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+/* "* n FETCH (UID u BODY[] data ...)": hands a complete message over. */
+static void
+fetch_untagged(struct imap *im, const struct imap_response *r, void *ctx)
+{
+	struct fetch_ctx *f = ctx;
+	const struct imap_arg *items, *body = NULL;
+	uint32_t uid = 0;
+	size_t at;
+
+	if (r->name == NULL || strcmp(r->name, "FETCH") != 0 || r->count != 1 || r->args[0].type != IMAP_ARG_LIST)
+		return;
+	items = r->args[0].list;
+	for (size_t i = 0; i + 1 < r->args[0].count; i += 2) {
+		if (imap_arg_is_atom(&items[i], "UID"))
+			imap_arg_number(&items[i + 1], &uid);
+		else if (imap_arg_is_atom(&items[i], "BODY[]"))
+			body = &items[i + 1];
+	}
+	if (body == NULL || uid == 0)
+		return; /* a flags update, or a reply to someone else */
+	if (!find_uid(f->uids, f->n, uid, &at) || f->seen[at])
+		return; /* not asked for, or already handed over */
+	if (body->type == IMAP_ARG_STRING) {
+		struct mf_error werr;
+		int ok;
+		spool_reset(f->h->spool);
+		ok = spool_write(f->h->spool, body->str, body->len, &werr) == 0;
+		f->seen[at] = 1;
+		f->fn(f->ctx, uid, f->h->spool, ok);
+	} else if (body->type == IMAP_ARG_LITERAL && body->cookie == f->h->spool) {
+		f->seen[at] = 1;
+		f->fn(f->ctx, uid, f->h->spool, f->h->spool_ok);
+	}
+	/* NIL: the server has no body for it; it stays for the next run. */
+}
+
+int
+imap_uid_fetch(struct imap *im, const uint32_t *uids, size_t n, struct spool *spool,
+    imap_message_fn fn, void *ctx, struct mf_error *err)
+{
+	struct cmd_handler h = { .untagged = fetch_untagged, .spool = spool };
+	struct fetch_ctx f = { .fn = fn, .ctx = ctx, .h = &h };
+	size_t done = 0;
+	int rc = 0;
+
+	h.ctx = &f;
+	while (done < n && rc == 0) {
+		struct buf cmd;
+		size_t k;
+		buf_init(&cmd, 0);
+		buf_printf(&cmd, "UID FETCH ");
+		k = imap_uid_set(&cmd, uids + done, n - done, IMAP_CMD_MAX - 64);
+		buf_printf(&cmd, " (UID BODY.PEEK[])");
+		f.uids = uids + done;
+		f.n = k;
+		f.seen = xcalloc(k, 1);
+		rc = imap_simple(im, cmd.data, &h, "UID FETCH", err);
+		free(f.seen);
+		buf_free(&cmd);
+		done += k;
+	}
+	return rc;
+}
+
+/* Runs "UID <verb> <set> <suffix>" over uids, split to fit the command length. */
+static int
+uid_command(struct imap *im, const char *verb, const char *suffix, const uint32_t *uids, size_t n,
+    struct mf_error *err)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		struct buf cmd;
+		size_t k;
+		int rc;
+		buf_init(&cmd, 0);
+		buf_printf(&cmd, "UID %s ", verb);
+		k = imap_uid_set(&cmd, uids + done, n - done, IMAP_CMD_MAX - 64);
+		if (suffix != NULL)
+			buf_printf(&cmd, " %s", suffix);
+		rc = imap_simple(im, cmd.data, NULL, cmd.data, err);
+		buf_free(&cmd);
+		if (rc != 0)
+			return rc;
+		done += k;
+	}
+	return 0;
+}
+
+int
+imap_uid_store(struct imap *im, const uint32_t *uids, size_t n, const char *flags, struct mf_error *err)
+{
+	char suffix[128];
+	snprintf(suffix, sizeof suffix, "+FLAGS.SILENT (%s)", flags);
+	return uid_command(im, "STORE", suffix, uids, n, err);
+}
+
+int
+imap_uid_expunge(struct imap *im, const uint32_t *uids, size_t n, struct mf_error *err)
+{
+	return uid_command(im, "EXPUNGE", NULL, uids, n, err);
+}
+
+int
+imap_logout(struct imap *im, struct mf_error *err)
+{
+	enum imap_resp_status st;
+
+	return imap_cmd(im, "LOGOUT", (size_t)-1, NULL, &st, NULL, 0, err);
+}

@@ -1,0 +1,68 @@
+/* imap.h: the IMAP client steps of one session, each a function that sends
+ * one command and handles its replies.  All I/O goes through conn (and so
+ * through the trace); responses come from imap_parse. */
+#ifndef MAILFETCH_IMAP_H
+#define MAILFETCH_IMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "spool.h"
+#include "status.h"
+#include "tls.h"
+
+enum imap_cap {
+	IMAP_CAP_IMAP4REV1 = 1 << 0,
+	IMAP_CAP_STARTTLS = 1 << 1,
+	IMAP_CAP_LOGINDISABLED = 1 << 2,
+	IMAP_CAP_AUTH_PLAIN = 1 << 3,
+	IMAP_CAP_SASL_IR = 1 << 4,
+	IMAP_CAP_UIDPLUS = 1 << 5,
+	IMAP_CAP_LITERALPLUS = 1 << 6,
+};
+
+enum imap_auth { IMAP_AUTH_AUTO, IMAP_AUTH_PLAIN, IMAP_AUTH_LOGIN };
+
+struct imap;
+
+/* Starts a session on conn (owned by the caller, which must outlive it). */
+struct imap *imap_new(struct conn *conn, const char *who);
+void imap_free(struct imap *im);
+
+/* Reads the greeting; *preauth is set for a PREAUTH greeting.  BYE: MF_ESERVER. */
+int imap_greeting(struct imap *im, int *preauth, struct mf_error *err);
+/* Asks CAPABILITY (replacing whatever was known). */
+int imap_capability(struct imap *im, struct mf_error *err);
+/* Whether capabilities are known, and whether one is offered. */
+int imap_caps_known(const struct imap *im);
+int imap_has_cap(const struct imap *im, unsigned cap);
+/* STARTTLS, the handshake, then CAPABILITY again (nothing learned in
+ * plaintext is kept).  Any failure is final: never fall back. */
+int imap_starttls(struct imap *im, const char *host, const struct tls_opts *o, struct mf_error *err);
+/* Authenticates; a rejected login is MF_EAUTH.  The password is never
+ * traced (shown as "*") and the command buffer is wiped. */
+int imap_login(struct imap *im, enum imap_auth how, const char *user, const char *password, struct mf_error *err);
+/* SELECT folder; sets *exists and *uidvalidity. */
+int imap_select(struct imap *im, const char *folder, uint32_t *exists, uint32_t *uidvalidity, struct mf_error *err);
+/* UID SEARCH criteria; *uids (sorted, no duplicates; caller frees) and *n. */
+int imap_uid_search(struct imap *im, const char *criteria, uint32_t **uids, size_t *n, struct mf_error *err);
+
+/* Called for each message received in full; spool_ok is 0 if storing it
+ * locally failed (then it must not be delivered).  Return 0. */
+typedef void (*imap_message_fn)(void *ctx, uint32_t uid, struct spool *msg, int spool_ok);
+
+/* UID FETCH uids[0..n) (sorted) with BODY.PEEK[], as few commands as the
+ * command length allows; each message arrives in spool and is handed to
+ * fn before the next is read.  A tagged NO is MF_ESERVER. */
+int imap_uid_fetch(struct imap *im, const uint32_t *uids, size_t n, struct spool *spool,
+    imap_message_fn fn, void *ctx, struct mf_error *err);
+/* UID STORE uids +FLAGS.SILENT (flags), e.g. flags = "\\Seen". */
+int imap_uid_store(struct imap *im, const uint32_t *uids, size_t n, const char *flags, struct mf_error *err);
+/* UID EXPUNGE uids (needs UIDPLUS). */
+int imap_uid_expunge(struct imap *im, const uint32_t *uids, size_t n, struct mf_error *err);
+/* Number of commands sent so far in this session. */
+unsigned imap_commands_sent(const struct imap *im);
+int imap_logout(struct imap *im, struct mf_error *err);
+
+#endif

@@ -1,0 +1,33 @@
+/* limits.h: every size limit mailfetch enforces, in one place.
+ *
+ * Nothing a server sends can make us allocate past these; each is checked
+ * before the allocation it guards. */
+#ifndef MAILFETCH_LIMITS_H
+#define MAILFETCH_LIMITS_H
+
+/* IMAP responses (imap_parse.c) */
+#define IMAP_LINE_MAX        (8u * 1024 * 1024) /* non-literal text of one response */
+#define IMAP_DEPTH_MAX       16u                 /* nesting of parenthesised lists */
+#define IMAP_ARGS_MAX        (1u << 20)          /* arguments in one response, all levels */
+#define IMAP_INLINE_LITERAL_MAX (64u * 1024)     /* literals kept in the parser; larger ones are streamed */
+#define IMAP_LITERAL_MAX     (2047ull * 1024 * 1024) /* largest literal (message) accepted */
+#define IMAP_TAG_MAX         32u
+
+/* commands we build (imap.c) */
+#define IMAP_CMD_MAX         8192u   /* one command line; UID sets are split to fit */
+#define IMAP_FETCH_BATCH     1000u   /* messages per UID FETCH; marks follow each batch */
+
+/* messages (spool.c) */
+#define SPOOL_MEMORY_MAX     (1024u * 1024) /* beyond this a message goes to an unlinked temp file */
+#define IO_CHUNK             (64u * 1024)
+
+/* secrets and config */
+#define PASSWORD_MAX         4096u
+#define CONFIG_VALUE_MAX     1024u
+#define HEADER_SCAN_MAX      (64u * 1024) /* how far into a message we look for Return-Path */
+
+/* delivery */
+#define MBOX_LOCK_TRIES      60u   /* dotlock/fcntl attempts, one every 500 ms */
+#define MBOX_DOTLOCK_STALE   300   /* seconds after which a dotlock is stale */
+
+#endif

@@ -1,0 +1,104 @@
+/* log.c: formatting and writing of log and trace lines. */
+#include "autoconfig.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+
+int log_level = LOG_NORMAL;
+
+#define TRACE_SHOW_MAX 2000 /* a trace line longer than this is cut */
+
+/* Writes one complete line with a single write so lines of concurrent
+ * processes (MDA stderr, another run) do not interleave mid-line. */
+static void
+log_write(const char *who, const char *fmt, va_list ap)
+{
+	char line[4096];
+	int n;
+	size_t len;
+
+	if (who != NULL)
+		n = snprintf(line, sizeof line, "mailfetch: %s: ", who);
+	else
+		n = snprintf(line, sizeof line, "mailfetch: ");
+	len = n < 0 ? 0 : (size_t)n;
+	if (len < sizeof line) {
+		n = vsnprintf(line + len, sizeof line - len, fmt, ap);
+		if (n > 0)
+			len += (size_t)n;
+	}
+	if (len > sizeof line - 2)
+		len = sizeof line - 2;
+	line[len++] = '\n';
+	fflush(stdout);
+	(void)!write(STDERR_FILENO, line, len);
+}
+
+void
+log_error(const char *who, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_write(who, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_warn(const char *who, const char *fmt, ...)
+{
+	va_list ap;
+	if (log_level < LOG_NORMAL)
+		return;
+	va_start(ap, fmt);
+	log_write(who, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_info(const char *who, const char *fmt, ...)
+{
+	va_list ap;
+	if (log_level < LOG_VERBOSE)
+		return;
+	va_start(ap, fmt);
+	log_write(who, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_trace(const char *who, const char *prefix, const char *data, size_t len, int masked)
+{
+	struct buf b;
+	size_t shown = len;
+
+	if (log_level < LOG_TRACE)
+		return;
+	/* The line terminator is protocol framing, not content. */
+	if (shown > 0 && data[shown - 1] == '\n')
+		shown--;
+	if (shown > 0 && data[shown - 1] == '\r')
+		shown--;
+	buf_init(&b, 0);
+	buf_printf(&b, "mailfetch: %s: %s ", who ? who : "-", prefix);
+	for (size_t i = 0; i < shown && i < TRACE_SHOW_MAX; i++) {
+		unsigned char c = (unsigned char)data[i];
+		if (c >= 0x20 && c != 0x7f)
+			buf_append(&b, &data[i], 1);
+		else
+			buf_printf(&b, "\\x%02x", c);
+	}
+	if (masked)
+		buf_append(&b, "*", 1);
+	if (shown > TRACE_SHOW_MAX)
+		buf_printf(&b, " ... (%zu more bytes)", shown - TRACE_SHOW_MAX);
+	buf_append(&b, "\n", 1);
+	fflush(stdout);
+	(void)!write(STDERR_FILENO, b.data, b.len);
+	buf_free(&b);
+}

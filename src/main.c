@@ -1,0 +1,233 @@
+/* main.c: command line, run lock, and the exit status of the whole run. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "poll.h"
+#include "status.h"
+#include "xmalloc.h"
+
+struct options {
+	const char *config;
+	const char *lockfile;
+	int check_config;
+	int no_mail_ok;
+	struct config_overrides ov;
+};
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "Usage: mailfetch [OPTION]... [ACCOUNT]...\n"
+	    "Fetch mail from IMAP accounts and deliver it to an MDA or an mbox.\n"
+	    "Polls every account in the config file, or only those named.\n"
+	    "\n"
+	    "  -c, --config FILE    config file (default $XDG_CONFIG_HOME/mailfetch/fetchrc,\n"
+	    "                       then ~/.fetchrc)\n"
+	    "  -v, --verbose        one line per message; twice: protocol trace;\n"
+	    "                       three times: message bodies in the trace too\n"
+	    "  -q, --quiet          print errors only\n"
+	    "  -k, --keep           mark fetched mail \\Seen and keep it (keep = yes)\n"
+	    "      --delete         delete fetched mail after delivery (keep = no)\n"
+	    "  -a, --all            fetch all messages, not only unseen ones\n"
+	    "      --no-mail-ok     exit 0 rather than 1 when there was no mail\n"
+	    "      --lockfile FILE  run lock (default $XDG_STATE_HOME/mailfetch/lock)\n"
+	    "      --check-config   check the config, print the accounts, and exit\n"
+	    "  -h, --help           show this help and exit\n"
+	    "  -V, --version        show the version and exit\n"
+	    "\n"
+	    "Exit status: 0 mail delivered, 1 no mail, 2 connection or TLS failure,\n"
+	    "3 authentication failed, 4 protocol error, 5 usage or config error,\n"
+	    "6 config file permissions, 7 server error or timeout, 8 another run is active,\n"
+	    "10 delivery failed, 11 DNS failure, 23 internal error.  See mailfetch(1).\n");
+}
+
+enum { OPT_DELETE = 256, OPT_NO_MAIL_OK, OPT_LOCKFILE, OPT_CHECK_CONFIG };
+
+static int
+parse_args(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "keep", no_argument, NULL, 'k' },
+		{ "delete", no_argument, NULL, OPT_DELETE },
+		{ "all", no_argument, NULL, 'a' },
+		{ "no-mail-ok", no_argument, NULL, OPT_NO_MAIL_OK },
+		{ "lockfile", required_argument, NULL, OPT_LOCKFILE },
+		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, verbose = 0, quiet = 0;
+
+	memset(o, 0, sizeof *o);
+	o->ov.keep = -1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:vqkahV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': o->config = optarg; break;
+		case 'v': verbose++; break;
+		case 'q': quiet = 1; break;
+		case 'k': o->ov.keep = 1; break;
+		case OPT_DELETE: o->ov.keep = 0; break;
+		case 'a': o->ov.fetch_all = 1; break;
+		case OPT_NO_MAIL_OK: o->no_mail_ok = 1; break;
+		case OPT_LOCKFILE: o->lockfile = optarg; break;
+		case OPT_CHECK_CONFIG: o->check_config = 1; break;
+		case 'h': usage(stdout); exit(0);
+		case 'V':
+			printf("mailfetch %s\n", PACKAGE_VERSION);
+			exit(0);
+		case ':':
+			log_error(NULL, "option %s needs a value; try mailfetch --help", argv[optind - 1]);
+			return MF_EUSAGE;
+		default:
+			if (optopt != 0)
+				log_error(NULL, "unknown option -%c; try mailfetch --help", optopt);
+			else
+				log_error(NULL, "unknown option %s; try mailfetch --help", argv[optind - 1]);
+			return MF_EUSAGE;
+		}
+	}
+	if (quiet && verbose) {
+		log_error(NULL, "-q and -v contradict each other; use one");
+		return MF_EUSAGE;
+	}
+	log_level = quiet ? LOG_QUIET : verbose > LOG_TRACE_BODY ? LOG_TRACE_BODY : verbose;
+	return 0;
+}
+
+/* Creates the directories leading to path (mode 0700), like mkdir -p. */
+static void
+mkdir_parents(const char *path)
+{
+	char *p = xstrdup(path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		mkdir(p, 0700);
+		*s = '/';
+	}
+	free(p);
+}
+
+/* Takes the run lock; returns its fd (held until exit) or -1 with the
+ * error reported and *code set. */
+static int
+take_lock(const char *lockfile, int *code)
+{
+	char *path, pidbuf[32];
+	int fd, n;
+
+	if (lockfile != NULL) {
+		path = xstrdup(lockfile);
+	} else {
+		const char *state = getenv("XDG_STATE_HOME");
+		const char *home = getenv("HOME");
+		if (state != NULL && state[0] == '/')
+			path = xasprintf("%s/mailfetch/lock", state);
+		else
+			path = xasprintf("%s/.local/state/mailfetch/lock", home ? home : "");
+		mkdir_parents(path);
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		log_error(NULL, "cannot open lock file %s: %s; check the directory or use --lockfile",
+		    path, strerror(errno));
+		*code = MF_EINTERNAL;
+		free(path);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		char other[32] = "";
+		ssize_t r = pread(fd, other, sizeof other - 1, 0);
+		if (r > 0)
+			other[strcspn(other, "\n")] = '\0';
+		log_error(NULL, "another mailfetch run%s%s%s holds the lock %s; wait for it to finish",
+		    other[0] ? " (pid " : "", other, other[0] ? ")" : "", path);
+		*code = MF_ELOCK;
+		close(fd);
+		free(path);
+		return -1;
+	}
+	n = snprintf(pidbuf, sizeof pidbuf, "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == 0)
+		(void)!pwrite(fd, pidbuf, (size_t)n, 0);
+	free(path);
+	return fd;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options o;
+	struct config *cfg = NULL;
+	struct mf_error err = { 0 };
+	char *path;
+	int rc, result = MF_NOMAIL, lockfd, npolled = 0;
+
+	/* A dead MDA or server must show up as EPIPE, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	if ((rc = parse_args(argc, argv, &o)) != 0)
+		return rc;
+	path = o.config ? xstrdup(o.config) : config_default_path();
+	rc = config_load(path, &o.ov, &cfg, &err);
+	free(path);
+	if (rc != 0) {
+		log_error(NULL, "%s", err.msg);
+		return rc;
+	}
+	for (int i = optind; i < argc; i++) {
+		size_t k;
+		for (k = 0; k < cfg->naccounts; k++)
+			if (strcasecmp(cfg->accounts[k].name, argv[i]) == 0)
+				break;
+		if (k == cfg->naccounts) {
+			log_error(NULL, "%s: no account named %s; the sections of the config name the accounts",
+			    cfg->path, argv[i]);
+			config_free(cfg);
+			return MF_EUSAGE;
+		}
+	}
+	if (o.check_config) {
+		config_print(cfg, stdout);
+		config_free(cfg);
+		return 0;
+	}
+	lockfd = take_lock(o.lockfile, &rc);
+	if (lockfd < 0) {
+		config_free(cfg);
+		return rc;
+	}
+	for (size_t k = 0; k < cfg->naccounts; k++) {
+		int named = optind >= argc;
+		for (int i = optind; i < argc && !named; i++)
+			named = strcasecmp(cfg->accounts[k].name, argv[i]) == 0;
+		if (!named)
+			continue;
+		result = npolled++ ? status_worse(result, poll_account(&cfg->accounts[k]))
+				   : poll_account(&cfg->accounts[k]);
+	}
+	config_free(cfg);
+	close(lockfd);
+	if (result == MF_NOMAIL && o.no_mail_ok)
+		result = MF_OK;
+	return result;
+}

@@ -1,0 +1,121 @@
+/* secret.c: the password lookup chain. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifdef HAVE_LIBSECRET
+#include <libsecret/secret.h>
+#endif
+
+#include "limits.h"
+#include "secret.h"
+#include "xmalloc.h"
+
+/* Runs cmd with sh -c and returns the first line of its stdout. */
+static int
+secret_from_command(const struct account *a, char **out, struct mf_error *err)
+{
+	char buf[PASSWORD_MAX + 1];
+	size_t len = 0;
+	int p[2], status;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return err_set(err, MF_EAUTH, "cannot run password_command: %s", strerror(errno));
+	pid = fork();
+	if (pid == 0) {
+		signal(SIGPIPE, SIG_DFL);
+		if (dup2(p[1], 1) < 0)
+			_exit(126);
+		execl("/bin/sh", "sh", "-c", a->password_command, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	if (pid < 0) {
+		close(p[0]);
+		return err_set(err, MF_EAUTH, "cannot run password_command: %s", strerror(errno));
+	}
+	for (;;) {
+		ssize_t n = read(p[0], buf + len, sizeof buf - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == sizeof buf - 1)
+			break;
+	}
+	close(p[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	buf[len] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		wipe(buf, sizeof buf);
+		return err_set(err, MF_EAUTH, "password_command failed (%s %d); run it by hand to see why",
+		    WIFEXITED(status) ? "exit status" : "signal",
+		    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	}
+	if (buf[0] == '\0')
+		return err_set(err, MF_EAUTH, "password_command printed no password; it must print the password on its first line");
+	*out = xstrdup(buf);
+	wipe(buf, sizeof buf);
+	return 0;
+}
+
+#ifdef HAVE_LIBSECRET
+static const SecretSchema mailfetch_schema = {
+	.name = "org.mailfetch.Password",
+	.flags = SECRET_SCHEMA_NONE,
+	.attributes = {
+		{ "host", SECRET_SCHEMA_ATTRIBUTE_STRING },
+		{ "user", SECRET_SCHEMA_ATTRIBUTE_STRING },
+		{ NULL, 0 },
+	},
+};
+
+static int
+secret_from_store(const struct account *a, char **out, struct mf_error *err)
+{
+	GError *gerr = NULL;
+	gchar *pw = secret_password_lookup_sync(&mailfetch_schema, NULL, &gerr,
+	    "host", a->host, "user", a->user, NULL);
+
+	if (gerr != NULL) {
+		err_set(err, MF_EAUTH, "cannot read the password from the Secret Service: %s; "
+		    "is a keyring running in this session?", gerr->message);
+		g_error_free(gerr);
+		return err->code;
+	}
+	if (pw == NULL)
+		return err_set(err, MF_EAUTH, "no password stored for %s at %s in the Secret Service; "
+		    "store one with: secret-tool store --label=mailfetch host %s user %s",
+		    a->user, a->host, a->host, a->user);
+	*out = xstrdup(pw);
+	secret_password_free(pw);
+	return 0;
+}
+#endif
+
+int
+secret_get(const struct account *a, char **out, struct mf_error *err)
+{
+	*out = NULL;
+	if (a->password != NULL) {
+		*out = xstrdup(a->password);
+		return 0;
+	}
+	if (a->password_command != NULL)
+		return secret_from_command(a, out, err);
+#ifdef HAVE_LIBSECRET
+	if (a->password_store == PWSTORE_SECRET)
+		return secret_from_store(a, out, err);
+#endif
+	return err_set(err, MF_EAUTH, "no password source; set password, password_command or password_store");
+}

@@ -1,0 +1,14 @@
+/* secret.h: where an account's password comes from: the config, a
+ * command, or the Secret Service (libsecret).  The only module that sees
+ * libsecret. */
+#ifndef MAILFETCH_SECRET_H
+#define MAILFETCH_SECRET_H
+
+#include "config.h"
+#include "status.h"
+
+/* Sets *out to the account's password (free with free_secret()).
+ * Returns 0, or MF_EAUTH with err set (command failed, nothing stored). */
+int secret_get(const struct account *a, char **out, struct mf_error *err);
+
+#endif

@@ -1,0 +1,254 @@
+/* tls.c: OpenSSL client sessions with verification on by default. */
+#include "autoconfig.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "log.h"
+#include "net.h"
+#include "tls.h"
+#include "xmalloc.h"
+
+struct tls {
+	SSL_CTX *ctx;
+	SSL *ssl;
+	int fd;
+};
+
+static long
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* OpenSSL's queued error, as text, and clears the queue. */
+static const char *
+ssl_errstr(char *buf, size_t len)
+{
+	unsigned long e = ERR_get_error();
+	if (e == 0)
+		snprintf(buf, len, "%s", errno ? strerror(errno) : "connection closed");
+	else
+		ERR_error_string_n(e, buf, len);
+	ERR_clear_error();
+	return buf;
+}
+
+/* Waits for what OpenSSL asked for; returns 0 when ready, -1 on timeout/error. */
+static int
+ssl_wait(struct tls *t, int sslerr, long deadline)
+{
+	long left = deadline - now_ms();
+	short ev = sslerr == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
+	if (left <= 0)
+		return -1;
+	return net_wait(t->fd, ev, (int)left) > 0 ? 0 : -1;
+}
+
+static void
+trace_cert(const char *who, SSL *ssl)
+{
+	char line[600], subj[256], iss[256];
+	X509 *cert = SSL_get0_peer_certificate(ssl);
+
+	snprintf(line, sizeof line, "%s, cipher %s", SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+	log_trace(who, "TLS:", line, strlen(line), 0);
+	if (cert == NULL)
+		return;
+	X509_NAME_oneline(X509_get_subject_name(cert), subj, sizeof subj);
+	X509_NAME_oneline(X509_get_issuer_name(cert), iss, sizeof iss);
+	snprintf(line, sizeof line, "certificate subject %s, issuer %s", subj, iss);
+	log_trace(who, "TLS:", line, strlen(line), 0);
+}
+
+static void
+hex(const unsigned char *d, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+struct tls *
+tls_start(int fd, const char *host, const struct tls_opts *o, int timeout_ms, const char *who,
+    struct mf_error *err)
+{
+	struct tls *t = xcalloc(1, sizeof *t);
+	unsigned char addr[16];
+	int is_ip = inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
+	long deadline = now_ms() + timeout_ms;
+	char ebuf[256];
+	int r;
+
+	t->fd = fd;
+	ERR_clear_error();
+	t->ctx = SSL_CTX_new(TLS_client_method());
+	if (t->ctx == NULL)
+		goto ssl_fail;
+	SSL_CTX_set_min_proto_version(t->ctx, o->min_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION);
+	if (o->has_pin) {
+		/* The pin decides; the chain may well be self-signed. */
+		SSL_CTX_set_verify(t->ctx, SSL_VERIFY_NONE, NULL);
+	} else {
+		SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
+		if (o->ca_file != NULL) {
+			if (SSL_CTX_load_verify_locations(t->ctx, o->ca_file, NULL) != 1) {
+				err_set(err, MF_ECONNECT, "cannot load tls_ca_file %s: %s; point it at a PEM file of CA certificates",
+				    o->ca_file, ssl_errstr(ebuf, sizeof ebuf));
+				goto fail;
+			}
+		} else if (SSL_CTX_set_default_verify_paths(t->ctx) != 1) {
+			goto ssl_fail;
+		}
+	}
+	t->ssl = SSL_new(t->ctx);
+	if (t->ssl == NULL || SSL_set_fd(t->ssl, fd) != 1)
+		goto ssl_fail;
+	if (!is_ip && SSL_set_tlsext_host_name(t->ssl, host) != 1)
+		goto ssl_fail;
+	if (!o->has_pin) {
+		X509_VERIFY_PARAM *param = SSL_get0_param(t->ssl);
+		X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1 : SSL_set1_host(t->ssl, host) != 1)
+			goto ssl_fail;
+	}
+
+	while ((r = SSL_connect(t->ssl)) != 1) {
+		int e = SSL_get_error(t->ssl, r);
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+			if (ssl_wait(t, e, deadline) < 0) {
+				err_set(err, MF_ECONNECT, "TLS handshake with %s timed out; check port and tls (implicit or starttls)", host);
+				goto fail;
+			}
+			continue;
+		}
+		if (SSL_get_verify_result(t->ssl) != X509_V_OK) {
+			long v = SSL_get_verify_result(t->ssl);
+			const char *hint = v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH
+			    ? "the certificate is not for this host name; check host, or pin the certificate with tls_fingerprint"
+			    : "set tls_ca_file to the CA that signed it, or pin the certificate with tls_fingerprint";
+			log_trace(who, "TLS:", "certificate verification failed", 31, 0);
+			err_set(err, MF_ECONNECT, "server certificate not trusted: %s; %s",
+			    X509_verify_cert_error_string(v), hint);
+		} else {
+			err_set(err, MF_ECONNECT, "TLS handshake failed: %s; check port and tls (implicit or starttls)",
+			    ssl_errstr(ebuf, sizeof ebuf));
+		}
+		goto fail;
+	}
+	trace_cert(who, t->ssl);
+	if (o->has_pin) {
+		unsigned char md[EVP_MAX_MD_SIZE];
+		unsigned int mdlen = 0;
+		char got[2 * TLS_PIN_LEN + 1];
+		X509 *cert = SSL_get0_peer_certificate(t->ssl);
+		if (cert == NULL || X509_digest(cert, EVP_sha256(), md, &mdlen) != 1 || mdlen != TLS_PIN_LEN) {
+			err_set(err, MF_ECONNECT, "server sent no certificate to check against tls_fingerprint");
+			goto fail;
+		}
+		hex(md, mdlen, got);
+		if (CRYPTO_memcmp(md, o->pin, TLS_PIN_LEN) != 0) {
+			err_set(err, MF_ECONNECT, "server certificate sha256:%s does not match tls_fingerprint; "
+			    "if the server changed its certificate, check it and update the pin", got);
+			goto fail;
+		}
+		log_trace(who, "TLS:", "certificate matches tls_fingerprint", 36, 0);
+	} else {
+		char line[300];
+		snprintf(line, sizeof line, "certificate verified for %s", host);
+		log_trace(who, "TLS:", line, strlen(line), 0);
+	}
+	return t;
+
+ssl_fail:
+	err_set(err, MF_ECONNECT, "TLS setup failed: %s", ssl_errstr(ebuf, sizeof ebuf));
+fail:
+	ERR_clear_error();
+	SSL_free(t->ssl);
+	SSL_CTX_free(t->ctx);
+	free(t);
+	return NULL;
+}
+
+ssize_t
+tls_read(struct tls *t, void *buf, size_t len, int timeout_ms, struct mf_error *err)
+{
+	long deadline = now_ms() + timeout_ms;
+	size_t got = 0;
+	char ebuf[256];
+
+	for (;;) {
+		int r = SSL_read_ex(t->ssl, buf, len, &got);
+		int e;
+		if (r == 1)
+			return (ssize_t)got;
+		e = SSL_get_error(t->ssl, r);
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+			if (ssl_wait(t, e, deadline) < 0)
+				return err_set(err, MF_ESERVER, "timed out waiting for the server; "
+				    "raise timeout if the server is slow"), -1;
+			continue;
+		}
+		if (e == SSL_ERROR_ZERO_RETURN)
+			return 0;
+		return err_set(err, MF_ESERVER, "connection lost inside TLS: %s; try again later",
+		    ssl_errstr(ebuf, sizeof ebuf)), -1;
+	}
+}
+
+int
+tls_write(struct tls *t, const void *buf, size_t len, int timeout_ms, struct mf_error *err)
+{
+	long deadline = now_ms() + timeout_ms;
+	const char *p = buf;
+	char ebuf[256];
+
+	while (len > 0) {
+		size_t done = 0;
+		int r = SSL_write_ex(t->ssl, p, len, &done);
+		int e;
+		if (r == 1) {
+			p += done;
+			len -= done;
+			continue;
+		}
+		e = SSL_get_error(t->ssl, r);
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+			if (ssl_wait(t, e, deadline) < 0)
+				return err_set(err, MF_ESERVER, "timed out sending to the server; "
+				    "raise timeout if the server is slow"), -1;
+			continue;
+		}
+		err_set(err, MF_ESERVER, "cannot send inside TLS: %s; try again later", ssl_errstr(ebuf, sizeof ebuf));
+		return -1;
+	}
+	return 0;
+}
+
+size_t
+tls_pending(const struct tls *t)
+{
+	return (size_t)SSL_pending(t->ssl);
+}
+
+void
+tls_free(struct tls *t)
+{
+	if (t == NULL)
+		return;
+	(void)SSL_shutdown(t->ssl); /* non-blocking: sends close_notify if it can */
+	ERR_clear_error();
+	SSL_free(t->ssl);
+	SSL_CTX_free(t->ctx);
+	free(t);
+}

@@ -1,0 +1,42 @@
+/* tls.h: TLS client over a connected socket.  The only interface to OpenSSL. */
+#ifndef MAILFETCH_TLS_H
+#define MAILFETCH_TLS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "status.h"
+
+#define TLS_PIN_LEN 32 /* SHA-256 */
+
+struct tls_opts {
+	const char *ca_file;      /* PEM CA bundle, or NULL for the system store */
+	int has_pin;              /* pin replaces chain and name verification */
+	unsigned char pin[TLS_PIN_LEN]; /* SHA-256 of the server certificate (DER) */
+	int min_version;          /* 12 or 13 */
+};
+
+struct tls;
+
+/* Runs the client handshake on the non-blocking socket fd, verifying the
+ * server certificate for host (name or IP address, with SNI for names)
+ * or against the pin.  Handshake facts are traced with who as prefix.
+ * Returns the session, or NULL with err set (MF_ECONNECT). */
+struct tls *tls_start(int fd, const char *host, const struct tls_opts *o, int timeout_ms,
+    const char *who, struct mf_error *err);
+
+/* Reads up to len bytes, waiting up to timeout_ms.  Returns bytes read,
+ * 0 on a clean close (close_notify), or -1 with err set (an unexpected EOF
+ * inside TLS is an error, not the end of data). */
+ssize_t tls_read(struct tls *t, void *buf, size_t len, int timeout_ms, struct mf_error *err);
+
+/* Writes all of buf.  Returns 0, or -1 with err set. */
+int tls_write(struct tls *t, const void *buf, size_t len, int timeout_ms, struct mf_error *err);
+
+/* Bytes decrypted and buffered inside the TLS layer. */
+size_t tls_pending(const struct tls *t);
+
+/* Sends close_notify (best effort, no waiting) and frees; the socket stays open. */
+void tls_free(struct tls *t);
+
+#endif
