@@ -90,7 +90,7 @@ mda_log_output(struct mda_run *r, int eof)
 {
 	char *nl;
 
-	while ((nl = memchr(r->errline.data, '\n', r->errline.len)) != NULL) {
+	while (r->errline.len > 0 && (nl = memchr(r->errline.data, '\n', r->errline.len)) != NULL) {
 		*nl = '\0';
 		log_warn(r->sink->who, "mda: %s", r->errline.data);
 		buf_consume(&r->errline, (size_t)(nl - r->errline.data) + 1);
