@@ -197,6 +197,7 @@ mda_deliver(struct sink *s, struct spool *msg, const char *sender, int *temporar
 	if (r.pid == 0) {
 		/* Child: only fds 0-2 survive exec (everything else is O_CLOEXEC). */
 		signal(SIGPIPE, SIG_DFL);
+		signal(SIGXFSZ, SIG_DFL);
 		if (dup2(inp[0], 0) < 0 || dup2(outp[1], 1) < 0 || dup2(outp[1], 2) < 0)
 			_exit(126);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);

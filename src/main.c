@@ -183,8 +183,10 @@ main(int argc, char **argv)
 	char *path;
 	int rc, result = MF_NOMAIL, lockfd, npolled = 0;
 
-	/* A dead MDA or server must show up as EPIPE, not kill us. */
+	/* A dead MDA or server must show up as EPIPE, and a file size limit
+	 * as EFBIG, not kill us half-way through a delivery. */
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
 	if ((rc = parse_args(argc, argv, &o)) != 0)
 		return rc;
 	path = o.config ? xstrdup(o.config) : config_default_path();

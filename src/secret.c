@@ -31,6 +31,7 @@ secret_from_command(const struct account *a, char **out, struct mf_error *err)
 	pid = fork();
 	if (pid == 0) {
 		signal(SIGPIPE, SIG_DFL);
+		signal(SIGXFSZ, SIG_DFL);
 		if (dup2(p[1], 1) < 0)
 			_exit(126);
 		execl("/bin/sh", "sh", "-c", a->password_command, (char *)NULL);
