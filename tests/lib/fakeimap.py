@@ -1,0 +1,908 @@
+#!/usr/bin/env python3
+"""A scripted fake IMAP server for faults a real Dovecot will not produce.
+
+    srv = FakeIMAP(certs=certs, tls="implicit", cert="wrong").start()
+    ... run mailfetch against 127.0.0.1:srv.port ...
+    srv.stop()
+    assert not srv.saw("LOGIN")
+
+It listens on a free 127.0.0.1 port; every connection is served in its own
+thread.  It speaks enough IMAP4rev1 to take a client through CAPABILITY,
+STARTTLS, LOGIN, AUTHENTICATE PLAIN/LOGIN (with SASL-IR or a continuation),
+SELECT/EXAMINE, SEARCH, FETCH, STORE, EXPUNGE, UID EXPUNGE, NOOP and LOGOUT,
+with literals (synchronising and LITERAL+) in client commands.
+
+Everything received is logged as events, so a test can assert what the
+client sent, e.g. that no LOGIN was ever sent or that no STORE came after a
+failed fetch.  Event kinds:
+    connect, tls-ok, tls-failed, recv (one raw line or literal, bytes),
+    cmd (tag, NAME, args), sent (bytes), eof, closed, error
+
+Faults (keyword arguments of FakeIMAP):
+    tls="none"|"implicit"     implicit: handshake before the greeting
+    cert="good"|"wrong"|"untrusted"   certificate for TLS (implicit and STARTTLS)
+    starttls="offer"|"absent"|"inject"
+                              inject: answer STARTTLS with the tagged OK and,
+                              in the same write, a plaintext untagged
+                              CAPABILITY (a response injection attack)
+    greeting="ok"|"preauth"|"bye"
+    login="ok"|"no"           answer to LOGIN/AUTHENTICATE with right creds
+    store="ok"|"no"
+    fetch_fault=None|"drop-mid-literal"|"bye"
+    drop_after=2000           bytes of the literal sent before the drop
+    sasl_ir=True, literal_plus=True, uidplus=True, logindisabled_before_tls=False
+    handlers={"NAME": fn(session, tag, args)}   script any command yourself
+"""
+
+import base64
+import os
+import re
+import socket
+import ssl
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class Message:
+    def __init__(self, uid, data, flags=()):
+        self.uid = uid
+        self.data = data  # CRLF bytes, as a server stores it
+        self.flags = set(flags)
+
+
+def _crlf(b):
+    return b.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+class Disconnect(Exception):
+    pass
+
+
+class FakeIMAP:
+    def __init__(
+        self,
+        certs=None,
+        tls="none",
+        cert="good",
+        starttls="offer",
+        greeting="ok",
+        greeting_caps=True,
+        user="alice",
+        password="pa ss'w\"d$1",
+        login="ok",
+        store="ok",
+        fetch_fault=None,
+        drop_after=2000,
+        messages=(),
+        folder="INBOX",
+        uidvalidity=1234567,
+        sasl_ir=True,
+        literal_plus=True,
+        uidplus=True,
+        auth_mechs=("PLAIN", "LOGIN"),
+        logindisabled_before_tls=False,
+        handlers=None,
+        log_path=None,
+        host="127.0.0.1",
+        io_timeout=15.0,
+    ):
+        self.certs = certs
+        self.tls = tls
+        self.cert = cert
+        self.starttls = starttls
+        self.greeting = greeting
+        self.greeting_caps = greeting_caps
+        self.user = user
+        self.password = password
+        self.login = login
+        self.store = store
+        self.fetch_fault = fetch_fault
+        self.drop_after = drop_after
+        self.folder = folder
+        self.uidvalidity = uidvalidity
+        self.sasl_ir = sasl_ir
+        self.literal_plus = literal_plus
+        self.uidplus = uidplus
+        self.auth_mechs = tuple(auth_mechs)
+        self.logindisabled_before_tls = logindisabled_before_tls
+        self.handlers = dict(handlers or {})
+        self.log_path = log_path
+        self.host = host
+        self.io_timeout = io_timeout
+        self.events = []
+        self.lock = threading.Lock()
+        self.mailbox = []
+        self.next_uid = 1
+        for m in messages:
+            if isinstance(m, tuple):
+                self.add(m[0], m[1])
+            else:
+                self.add(m)
+        self.port = None
+        self._sock = None
+        self._thread = None
+        self._stop = threading.Event()
+        self._conns = []
+        self._logf = open(log_path, "a") if log_path else None
+
+    # -- mailbox ---------------------------------------------------------
+
+    def add(self, data, flags=()):
+        """Add an LF-only (or CRLF) message; returns its UID."""
+        with self.lock:
+            m = Message(self.next_uid, _crlf(data), flags)
+            self.next_uid += 1
+            self.mailbox.append(m)
+            return m.uid
+
+    def flags(self):
+        with self.lock:
+            return {m.uid: set(m.flags) for m in self.mailbox}
+
+    # -- events ----------------------------------------------------------
+
+    def _event(self, conn_id, kind, data=None):
+        with self.lock:
+            self.events.append((conn_id, kind, data))
+        if self._logf:
+            self._logf.write("%d %s %s\n" % (conn_id, kind, _fmt(data)))
+            self._logf.flush()
+
+    def received(self):
+        """All raw lines (and literals) received, as a list of bytes."""
+        return [d for (_c, k, d) in list(self.events) if k == "recv"]
+
+    def commands(self):
+        """[(conn, tag, NAME, args)], NAME upper case, e.g. 'UID STORE'."""
+        return [(c, d[0], d[1], d[2]) for (c, k, d) in list(self.events) if k == "cmd"]
+
+    def command_names(self):
+        return [n for (_c, _t, n, _a) in self.commands()]
+
+    def saw(self, name):
+        """True if a command NAME (e.g. LOGIN, UID STORE, STORE) was received.
+
+        A plain name also matches its UID form: 'STORE' matches 'UID STORE',
+        'EXPUNGE' matches 'UID EXPUNGE'.  saw_exact() tells the forms apart."""
+        name = name.upper()
+        return any(n == name or n.endswith(" " + name) for n in self.command_names())
+
+    def saw_exact(self, name):
+        return name.upper() in self.command_names()
+
+    def kinds(self):
+        return [k for (_c, k, _d) in list(self.events)]
+
+    def connections(self):
+        return sum(1 for k in self.kinds() if k == "connect")
+
+    def raw_received(self):
+        return b"".join(self.received())
+
+    def log_tail(self, n=60):
+        lines = ["%d %s %s" % (c, k, _fmt(d)) for (c, k, d) in list(self.events)]
+        return "\n".join(lines[-n:]) + "\n"
+
+    # -- server ----------------------------------------------------------
+
+    def start(self):
+        s = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((self.host, 0))
+        s.listen(8)
+        s.settimeout(0.2)
+        self._sock = s
+        self.port = s.getsockname()[1]
+        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self._thread.start()
+        try:
+            import harness
+
+            harness.add_cleanup(self.stop)
+        except ImportError:
+            pass
+        return self
+
+    def stop(self):
+        self._stop.set()
+        if self._thread:
+            self._thread.join(5)
+            self._thread = None
+        if self._sock:
+            self._sock.close()
+            self._sock = None
+        for t in list(self._conns):
+            t.join(5)
+        if self._logf:
+            self._logf.close()
+            self._logf = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def _accept_loop(self):
+        n = 0
+        while not self._stop.is_set():
+            try:
+                c, addr = self._sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            n += 1
+            t = threading.Thread(target=self._serve, args=(c, n), daemon=True)
+            self._conns.append(t)
+            t.start()
+
+    def server_context(self, which=None):
+        cert, key = self.certs.pair(which or self.cert)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        return ctx
+
+    def _serve(self, sock, conn_id):
+        self._event(conn_id, "connect", None)
+        sess = Session(self, sock, conn_id)
+        try:
+            sess.run()
+        except Disconnect as e:
+            self._event(conn_id, "eof", str(e) or None)
+        except (OSError, ssl.SSLError) as e:
+            self._event(conn_id, "error", "%s: %s" % (type(e).__name__, e))
+        except Exception as e:  # a bug in the fake: make it visible
+            import traceback
+
+            self._event(conn_id, "error", traceback.format_exc())
+        finally:
+            try:
+                sess.sock.close()
+            except OSError:
+                pass
+            self._event(conn_id, "closed", None)
+
+
+def _fmt(d):
+    if isinstance(d, bytes):
+        return repr(d[:300]) + ("...(%d bytes)" % len(d) if len(d) > 300 else "")
+    return repr(d)
+
+
+# ---------------------------------------------------------------------------
+
+
+class Session:
+    """One client connection."""
+
+    def __init__(self, srv, sock, conn_id):
+        self.srv = srv
+        self.sock = sock
+        self.id = conn_id
+        self.buf = b""
+        self.tls = False
+        self.state = "nonauth"
+        self.selected = None
+        self.readonly = False
+        self.sock.settimeout(srv.io_timeout)
+
+    # -- I/O -----------------------------------------------------------------
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.srv._event(self.id, "sent", data)
+        self.sock.sendall(data)
+
+    def _fill(self):
+        try:
+            b = self.sock.recv(65536)
+        except socket.timeout:
+            raise Disconnect("timeout")
+        except ssl.SSLError as e:
+            raise Disconnect("ssl: %s" % e)
+        except ConnectionResetError:
+            raise Disconnect("reset")
+        if not b:
+            raise Disconnect()
+        self.buf += b
+
+    def readline(self):
+        while b"\r\n" not in self.buf:
+            if len(self.buf) > 1 << 20:
+                raise Disconnect("line too long")
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        self.srv._event(self.id, "recv", line)
+        return line
+
+    def readn(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n:]
+        self.srv._event(self.id, "recv", data)
+        return data
+
+    def start_tls(self, which=None):
+        ctx = self.srv.server_context(which)
+        try:
+            self.sock = ctx.wrap_socket(self.sock, server_side=True, do_handshake_on_connect=False)
+            self.sock.settimeout(self.srv.io_timeout)
+            self.sock.do_handshake()
+        except (ssl.SSLError, OSError) as e:
+            self.srv._event(self.id, "tls-failed", "%s: %s" % (type(e).__name__, e))
+            raise Disconnect("tls handshake failed")
+        self.tls = True
+        self.srv._event(self.id, "tls-ok", self.sock.version())
+
+    # -- command reading -------------------------------------------------------
+
+    LITERAL_AT_END = re.compile(rb"\{(\d+)(\+?)\}$")
+
+    def read_command(self):
+        """(tag, NAME, [args]) with literals resolved; args are bytes or
+        lists (parenthesised)."""
+        segments = []
+        while True:
+            line = self.readline()
+            m = self.LITERAL_AT_END.search(line)
+            if not m:
+                segments.append((line, None))
+                break
+            n = int(m.group(1))
+            if n > 50 * 1024 * 1024:
+                self.send(b"* BYE literal too big\r\n")
+                raise Disconnect("literal too big")
+            if not m.group(2):
+                self.send(b"+ Ready for literal data\r\n")
+            segments.append((line[: m.start()], self.readn(n)))
+        toks = []
+        for text, lit in segments:
+            toks += tokenize(text)
+            if lit is not None:
+                toks.append(Literal(lit))
+        return toks
+
+    # -- session ---------------------------------------------------------------
+
+    def caps(self):
+        s = self.srv
+        c = ["IMAP4rev1"]
+        if s.literal_plus:
+            c.append("LITERAL+")
+        if s.sasl_ir:
+            c.append("SASL-IR")
+        if s.uidplus:
+            c.append("UIDPLUS")
+        if not self.tls and s.starttls in ("offer", "inject") and s.tls != "implicit":
+            c.append("STARTTLS")
+        if not self.tls and s.logindisabled_before_tls:
+            c.append("LOGINDISABLED")
+        else:
+            c += ["AUTH=" + m for m in s.auth_mechs]
+        return " ".join(c)
+
+    def run(self):
+        s = self.srv
+        if s.tls == "implicit":
+            self.start_tls()
+        if s.greeting == "preauth":
+            self.state = "auth"
+            self.send("* PREAUTH [CAPABILITY %s] fake server: logged in as %s\r\n" % (self.caps(), s.user))
+        elif s.greeting == "bye":
+            self.send("* BYE fake server: go away\r\n")
+            return
+        elif s.greeting_caps:
+            self.send("* OK [CAPABILITY %s] fake server ready\r\n" % self.caps())
+        else:
+            self.send("* OK fake server ready\r\n")
+        while True:
+            toks = self.read_command()
+            if len(toks) < 2 or not isinstance(toks[0], bytes):
+                self.send(b"* BAD no tag or command\r\n")
+                continue
+            tag = toks[0].decode("latin-1")
+            name = _upper(toks[1])
+            args = toks[2:]
+            if name == "UID" and args:
+                name = "UID " + _upper(args[0])
+                args = args[1:]
+            self.srv._event(self.id, "cmd", (tag, name, [_plain(a) for a in args]))
+            h = s.handlers.get(name)
+            if h is not None:
+                if h(self, tag, args) == "close":
+                    return
+                continue
+            fn = getattr(self, "cmd_" + name.replace(" ", "_").lower(), None)
+            if fn is None:
+                self.send("%s BAD unknown command %s\r\n" % (tag, name))
+                continue
+            if fn(tag, args) == "close":
+                return
+
+    # -- commands --------------------------------------------------------------
+
+    def cmd_capability(self, tag, args):
+        self.send("* CAPABILITY %s\r\n%s OK CAPABILITY completed\r\n" % (self.caps(), tag))
+
+    def cmd_noop(self, tag, args):
+        self.send("%s OK NOOP completed\r\n" % tag)
+
+    cmd_check = cmd_noop
+
+    def cmd_id(self, tag, args):
+        self.send('* ID ("name" "fakeimap")\r\n%s OK ID completed\r\n' % tag)
+
+    def cmd_enable(self, tag, args):
+        self.send("* ENABLED\r\n%s OK ENABLE completed\r\n" % tag)
+
+    def cmd_logout(self, tag, args):
+        self.send("* BYE fake server logging out\r\n%s OK LOGOUT completed\r\n" % tag)
+        return "close"
+
+    def cmd_starttls(self, tag, args):
+        s = self.srv
+        if self.tls or s.starttls == "absent" or s.tls == "implicit" or self.state != "nonauth":
+            self.send("%s BAD STARTTLS not available\r\n" % tag)
+            return
+        if s.starttls == "inject":
+            # The attack: plaintext that a careless client reads as if it had
+            # come over TLS.
+            self.send("%s OK Begin TLS negotiation now\r\n* CAPABILITY IMAP4rev1 AUTH=PLAIN AUTH=LOGIN\r\n" % tag)
+        else:
+            self.send("%s OK Begin TLS negotiation now\r\n" % tag)
+        if self.buf:
+            self.srv._event(self.id, "error", "client sent data before TLS: %r" % self.buf)
+            self.buf = b""
+        self.start_tls()
+
+    def _auth_result(self, tag, user, password):
+        s = self.srv
+        if user == s.user and password == s.password and s.login == "ok":
+            self.state = "auth"
+            self.send("%s OK [CAPABILITY %s] Logged in\r\n" % (tag, self.caps()))
+        else:
+            self.send("%s NO [AUTHENTICATIONFAILED] Authentication failed.\r\n" % tag)
+
+    def cmd_login(self, tag, args):
+        if self.state != "nonauth":
+            self.send("%s BAD already authenticated\r\n" % tag)
+            return
+        if not self.tls and self.srv.logindisabled_before_tls:
+            self.send("%s NO [PRIVACYREQUIRED] LOGIN disabled\r\n" % tag)
+            return
+        if len(args) != 2 or isinstance(args[0], list) or isinstance(args[1], list):
+            self.send("%s BAD LOGIN needs two arguments\r\n" % tag)
+            return
+        self._auth_result(tag, _text(args[0]), _text(args[1]))
+
+    def cmd_authenticate(self, tag, args):
+        if self.state != "nonauth":
+            self.send("%s BAD already authenticated\r\n" % tag)
+            return
+        if not args:
+            self.send("%s BAD mechanism missing\r\n" % tag)
+            return
+        mech = _upper(args[0])
+        if mech not in self.srv.auth_mechs:
+            self.send("%s NO unsupported mechanism\r\n" % tag)
+            return
+
+        def challenge(text):
+            self.send(b"+ " + base64.b64encode(text) + b"\r\n")
+            line = self.readline()
+            if line == b"*":
+                raise _Cancel()
+            return base64.b64decode(line, validate=False)
+
+        try:
+            if mech == "PLAIN":
+                if len(args) > 1:
+                    if not self.srv.sasl_ir:
+                        self.send("%s BAD SASL-IR not supported\r\n" % tag)
+                        return
+                    ir = _text(args[1])
+                    data = b"" if ir == "=" else base64.b64decode(ir)
+                else:
+                    self.send(b"+ \r\n")
+                    line = self.readline()
+                    if line == b"*":
+                        raise _Cancel()
+                    data = base64.b64decode(line)
+                parts = data.split(b"\0")
+                if len(parts) != 3:
+                    self.send("%s BAD bad PLAIN payload\r\n" % tag)
+                    return
+                self._auth_result(tag, parts[1].decode("utf-8", "replace"), parts[2].decode("utf-8", "replace"))
+            elif mech == "LOGIN":
+                if len(args) > 1:
+                    user = base64.b64decode(_text(args[1]))
+                else:
+                    user = challenge(b"Username:")
+                pw = challenge(b"Password:")
+                self._auth_result(tag, user.decode("utf-8", "replace"), pw.decode("utf-8", "replace"))
+        except _Cancel:
+            self.send("%s BAD authentication cancelled\r\n" % tag)
+        except (ValueError, base64.binascii.Error):
+            self.send("%s BAD bad base64\r\n" % tag)
+
+    def _need_auth(self, tag):
+        if self.state not in ("auth", "selected"):
+            self.send("%s BAD not authenticated\r\n" % tag)
+            return False
+        return True
+
+    def _need_selected(self, tag):
+        if self.state != "selected":
+            self.send("%s BAD no mailbox selected\r\n" % tag)
+            return False
+        return True
+
+    def cmd_select(self, tag, args, readonly=False):
+        if not self._need_auth(tag):
+            return
+        name = _text(args[0]) if args else ""
+        if name.upper() != self.srv.folder.upper():
+            self.send("%s NO [NONEXISTENT] Mailbox doesn't exist: %s\r\n" % (tag, name))
+            return
+        mb = self.srv.mailbox
+        self.state = "selected"
+        self.selected = name
+        self.readonly = readonly
+        unseen = [i + 1 for i, m in enumerate(mb) if "\\Seen" not in m.flags]
+        out = "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
+        out += "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.\r\n"
+        out += "* %d EXISTS\r\n* 0 RECENT\r\n" % len(mb)
+        if unseen:
+            out += "* OK [UNSEEN %d] First unseen.\r\n" % unseen[0]
+        out += "* OK [UIDVALIDITY %d] UIDs valid\r\n" % self.srv.uidvalidity
+        out += "* OK [UIDNEXT %d] Predicted next UID\r\n" % self.srv.next_uid
+        out += "%s OK [%s] %s completed\r\n" % (tag, "READ-ONLY" if readonly else "READ-WRITE",
+                                              "EXAMINE" if readonly else "SELECT")
+        self.send(out)
+
+    def cmd_examine(self, tag, args):
+        return self.cmd_select(tag, args, readonly=True)
+
+    def cmd_close(self, tag, args):
+        if not self._need_selected(tag):
+            return
+        if not self.readonly:
+            with self.srv.lock:
+                self.srv.mailbox[:] = [m for m in self.srv.mailbox if "\\Deleted" not in m.flags]
+        self.state = "auth"
+        self.send("%s OK CLOSE completed\r\n" % tag)
+
+    def cmd_unselect(self, tag, args):
+        if not self._need_selected(tag):
+            return
+        self.state = "auth"
+        self.send("%s OK UNSELECT completed\r\n" % tag)
+
+    def cmd_status(self, tag, args):
+        if not self._need_auth(tag):
+            return
+        mb = self.srv.mailbox
+        self.send('* STATUS "%s" (MESSAGES %d UNSEEN %d UIDNEXT %d UIDVALIDITY %d)\r\n%s OK STATUS completed\r\n' % (
+            self.srv.folder, len(mb), sum(1 for m in mb if "\\Seen" not in m.flags),
+            self.srv.next_uid, self.srv.uidvalidity, tag))
+
+    # sets and searching
+
+    def _resolve(self, setspec, uid):
+        """Messages named by a sequence set (uid or seq numbers)."""
+        mb = self.srv.mailbox
+        if not mb:
+            return []
+        keys = [m.uid for m in mb] if uid else list(range(1, len(mb) + 1))
+        top = keys[-1]
+        chosen = set()
+        for part in _text(setspec).split(","):
+            if ":" in part:
+                a, b = part.split(":", 1)
+                a = top if a == "*" else int(a)
+                b = top if b == "*" else int(b)
+                lo, hi = min(a, b), max(a, b)
+                chosen.update(k for k in keys if lo <= k <= hi)
+            else:
+                v = top if part == "*" else int(part)
+                if v in keys:
+                    chosen.add(v)
+        return [m for k, m in zip(keys, mb) if k in chosen]
+
+    def _search(self, tag, args, uid):
+        if not self._need_selected(tag):
+            return
+        mb = self.srv.mailbox
+        toks = [a if isinstance(a, list) else _text(a) for a in args]
+        try:
+            pred = self._criteria(toks, uid)
+        except ValueError as e:
+            self.send("%s BAD bad search: %s\r\n" % (tag, e))
+            return
+        hits = []
+        for i, m in enumerate(mb):
+            if pred(m, i + 1):
+                hits.append(m.uid if uid else i + 1)
+        self.send("* SEARCH%s\r\n%s OK SEARCH completed\r\n" % ("".join(" %d" % h for h in hits), tag))
+
+    def _criteria(self, toks, uid):
+        preds = []
+        toks = list(toks)
+
+        def one():
+            t = toks.pop(0)
+            if isinstance(t, list):
+                sub = self._criteria(t, uid)
+                return sub
+            u = t.upper()
+            if u == "ALL":
+                return lambda m, n: True
+            flagmap = {"SEEN": "\\Seen", "DELETED": "\\Deleted", "FLAGGED": "\\Flagged",
+                       "ANSWERED": "\\Answered", "DRAFT": "\\Draft"}
+            if u in flagmap:
+                f = flagmap[u]
+                return lambda m, n: f in m.flags
+            if u.startswith("UN") and u[2:] in flagmap:
+                f = flagmap[u[2:]]
+                return lambda m, n: f not in m.flags
+            if u in ("NEW", "RECENT"):
+                return lambda m, n: "\\Seen" not in m.flags
+            if u == "OLD":
+                return lambda m, n: False
+            if u == "NOT":
+                p = one()
+                return lambda m, n: not p(m, n)
+            if u == "OR":
+                a, b = one(), one()
+                return lambda m, n: a(m, n) or b(m, n)
+            if u == "CHARSET":
+                toks.pop(0)
+                return lambda m, n: True
+            if u == "UID":
+                sel = set(id(m) for m in self._resolve(toks.pop(0), True))
+                return lambda m, n: id(m) in sel
+            if re.match(r"^[0-9*][0-9*:,]*$", u):
+                sel = set(id(m) for m in self._resolve(t, False))
+                return lambda m, n: id(m) in sel
+            raise ValueError("unsupported key %s" % t)
+
+        while toks:
+            preds.append(one())
+        return lambda m, n: all(p(m, n) for p in preds)
+
+    def cmd_search(self, tag, args):
+        return self._search(tag, args, False)
+
+    def cmd_uid_search(self, tag, args):
+        return self._search(tag, args, True)
+
+    # fetching
+
+    def _fetch(self, tag, args, uid):
+        if not self._need_selected(tag):
+            return
+        if len(args) < 2:
+            self.send("%s BAD FETCH needs a set and items\r\n" % tag)
+            return
+        msgs = self._resolve(args[0], uid)
+        items = args[1] if isinstance(args[1], list) else args[1:]
+        names = []
+        for it in items:
+            n = _upper(it) if not isinstance(it, list) else ""
+            if n == "ALL" or n == "FAST":
+                names += ["FLAGS", "INTERNALDATE", "RFC822.SIZE"]
+            else:
+                names.append(n)
+        if uid and "UID" not in names:
+            names.insert(0, "UID")
+        for m in msgs:
+            seq = self.srv.mailbox.index(m) + 1
+            parts = []
+            literal = None
+            for n in names:
+                if n == "UID":
+                    parts.append(b"UID %d" % m.uid)
+                elif n == "FLAGS":
+                    parts.append(b"FLAGS (" + " ".join(sorted(m.flags)).encode() + b")")
+                elif n == "RFC822.SIZE":
+                    parts.append(b"RFC822.SIZE %d" % len(m.data))
+                elif n == "INTERNALDATE":
+                    parts.append(b'INTERNALDATE "01-Jan-2024 12:00:00 +0000"')
+                elif n in ("BODY[]", "BODY.PEEK[]", "RFC822", "BINARY[]", "BINARY.PEEK[]"):
+                    label = {"BODY.PEEK[]": "BODY[]", "BINARY.PEEK[]": "BINARY[]"}.get(n, n)
+                    if not n.endswith("PEEK[]") and not self.readonly:
+                        m.flags.add("\\Seen")
+                    literal = (label.encode(), m.data)
+                elif n in ("BODY.PEEK[HEADER]", "BODY[HEADER]", "RFC822.HEADER"):
+                    hdr = m.data.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+                    parts.append((b"RFC822.HEADER" if n == "RFC822.HEADER" else b"BODY[HEADER]") + b" {%d}\r\n" % len(hdr) + hdr)
+                else:
+                    self.send("%s BAD unsupported fetch item %s\r\n" % (tag, n))
+                    return
+            head = b"* %d FETCH (" % seq + b" ".join(parts)
+            if literal is None:
+                self.send(head + b")\r\n")
+                continue
+            label, data = literal
+            head += (b" " if parts else b"") + label + b" {%d}\r\n" % len(data)
+            fault = self.srv.fetch_fault
+            if fault == "drop-mid-literal":
+                self.send(head + data[: self.srv.drop_after])
+                time.sleep(0.05)
+                self.srv._event(self.id, "fault", "dropped connection mid-literal")
+                self.sock.shutdown(socket.SHUT_RDWR)
+                return "close"
+            if fault == "bye":
+                self.send(b"* BYE fake server: shutting down\r\n")
+                self.srv._event(self.id, "fault", "BYE instead of FETCH data")
+                return "close"
+            self.send(head + data + b")\r\n")
+        self.send("%s OK FETCH completed\r\n" % tag)
+
+    def cmd_fetch(self, tag, args):
+        return self._fetch(tag, args, False)
+
+    def cmd_uid_fetch(self, tag, args):
+        return self._fetch(tag, args, True)
+
+    def _store(self, tag, args, uid):
+        if not self._need_selected(tag):
+            return
+        if self.srv.store == "no":
+            self.send("%s NO [SERVERBUG] fake server: STORE failed\r\n" % tag)
+            return
+        if len(args) < 3:
+            self.send("%s BAD STORE needs set, item, flags\r\n" % tag)
+            return
+        msgs = self._resolve(args[0], uid)
+        item = _upper(args[1])
+        fl = args[2] if isinstance(args[2], list) else args[2:]
+        fl = set(_text(f) for f in fl)
+        # Canonical case for system flags.
+        canon = {"\\SEEN": "\\Seen", "\\DELETED": "\\Deleted", "\\FLAGGED": "\\Flagged",
+                 "\\ANSWERED": "\\Answered", "\\DRAFT": "\\Draft"}
+        fl = set(canon.get(f.upper(), f) for f in fl)
+        out = b""
+        with self.srv.lock:
+            for m in msgs:
+                if item.startswith("+FLAGS"):
+                    m.flags |= fl
+                elif item.startswith("-FLAGS"):
+                    m.flags -= fl
+                elif item.startswith("FLAGS"):
+                    m.flags = set(fl)
+                else:
+                    self.send("%s BAD bad STORE item\r\n" % tag)
+                    return
+                if not item.endswith(".SILENT"):
+                    seq = self.srv.mailbox.index(m) + 1
+                    out += b"* %d FETCH (%sFLAGS (%s))\r\n" % (
+                        seq, b"UID %d " % m.uid if uid else b"", " ".join(sorted(m.flags)).encode())
+        self.send(out + ("%s OK STORE completed\r\n" % tag).encode())
+
+    def cmd_store(self, tag, args):
+        return self._store(tag, args, False)
+
+    def cmd_uid_store(self, tag, args):
+        return self._store(tag, args, True)
+
+    def _expunge(self, tag, uidset):
+        if not self._need_selected(tag):
+            return
+        out = b""
+        with self.srv.lock:
+            mb = self.srv.mailbox
+            allowed = None if uidset is None else set(id(m) for m in self._resolve(uidset, True))
+            i = 0
+            while i < len(mb):
+                m = mb[i]
+                if "\\Deleted" in m.flags and (allowed is None or id(m) in allowed):
+                    del mb[i]
+                    out += b"* %d EXPUNGE\r\n" % (i + 1)
+                else:
+                    i += 1
+        self.send(out + ("%s OK EXPUNGE completed\r\n" % tag).encode())
+
+    def cmd_expunge(self, tag, args):
+        return self._expunge(tag, None)
+
+    def cmd_uid_expunge(self, tag, args):
+        if not self.srv.uidplus:
+            self.send("%s BAD UID EXPUNGE needs UIDPLUS\r\n" % tag)
+            return
+        if not args:
+            self.send("%s BAD UID EXPUNGE needs a set\r\n" % tag)
+            return
+        return self._expunge(tag, args[0])
+
+
+class _Cancel(Exception):
+    pass
+
+
+class Literal(bytes):
+    """A literal argument (so tokenizing can tell it from an atom)."""
+
+
+def _plain(a):
+    if isinstance(a, list):
+        return [_plain(x) for x in a]
+    return bytes(a)
+
+
+def _text(a):
+    if isinstance(a, list):
+        return " ".join(_text(x) for x in a)
+    return bytes(a).decode("utf-8", "replace")
+
+
+def _upper(a):
+    return _text(a).upper()
+
+
+def tokenize(text):
+    """Tokens of one command line: atoms, quoted strings (unescaped) and
+    parenthesised lists (nested lists).  Brackets inside an atom (BODY[...])
+    are kept in the atom even with spaces and parentheses in them."""
+    stack = [[]]
+    i = 0
+    n = len(text)
+    while i < n:
+        c = text[i : i + 1]
+        if c == b" ":
+            i += 1
+        elif c == b"(":
+            stack.append([])
+            i += 1
+        elif c == b")":
+            if len(stack) > 1:
+                lst = stack.pop()
+                stack[-1].append(lst)
+            i += 1
+        elif c == b'"':
+            i += 1
+            out = bytearray()
+            while i < n and text[i : i + 1] != b'"':
+                if text[i : i + 1] == b"\\" and i + 1 < n:
+                    i += 1
+                out += text[i : i + 1]
+                i += 1
+            i += 1
+            stack[-1].append(bytes(out))
+        else:
+            j = i
+            depth = 0
+            while j < n:
+                ch = text[j : j + 1]
+                if ch == b"[":
+                    depth += 1
+                elif ch == b"]":
+                    depth -= 1
+                elif depth <= 0 and ch in (b" ", b"(", b")"):
+                    break
+                j += 1
+            stack[-1].append(text[i:j])
+            i = j
+    while len(stack) > 1:
+        lst = stack.pop()
+        stack[-1].append(lst)
+    return stack[0]
+
+
+if __name__ == "__main__":
+    # Manual use: python3 fakeimap.py [PORT-FILE]; serves with default
+    # settings (plain, STARTTLS needs certs so it is absent) until killed.
+    sys.path.insert(0, HERE)
+    srv = FakeIMAP(starttls="absent", messages=[b"Subject: hi\n\nhello\n"]).start()
+    print("fakeimap listening on 127.0.0.1:%d" % srv.port, flush=True)
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        srv.stop()
