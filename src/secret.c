@@ -73,7 +73,8 @@ secret_from_command(const struct account *a, char **out, struct mf_error *err)
 #ifdef HAVE_LIBSECRET
 static const SecretSchema mailfetch_schema = {
 	.name = "org.mailfetch.Password",
-	.flags = SECRET_SCHEMA_NONE,
+	/* match by attributes alone, so an item stored with secret-tool is found */
+	.flags = SECRET_SCHEMA_DONT_MATCH_NAME,
 	.attributes = {
 		{ "host", SECRET_SCHEMA_ATTRIBUTE_STRING },
 		{ "user", SECRET_SCHEMA_ATTRIBUTE_STRING },
