@@ -15,7 +15,7 @@
 
 #include "config.h"
 #include "log.h"
-#include "poll.h"
+#include "fetch.h"
 #include "status.h"
 #include "xmalloc.h"
 
@@ -224,8 +224,8 @@ main(int argc, char **argv)
 			named = strcasecmp(cfg->accounts[k].name, argv[i]) == 0;
 		if (!named)
 			continue;
-		result = npolled++ ? status_worse(result, poll_account(&cfg->accounts[k]))
-				   : poll_account(&cfg->accounts[k]);
+		result = npolled++ ? status_worse(result, fetch_account(&cfg->accounts[k]))
+				   : fetch_account(&cfg->accounts[k]);
 	}
 	config_free(cfg);
 	close(lockfd);

@@ -1,4 +1,4 @@
-/* poll.c: one poll of one account.
+/* fetch.c: one poll of one account.
  *
  * Order of events for each folder: SELECT, UID SEARCH, then batches of
  * UID FETCH ... BODY.PEEK[]; each message is received in full, delivered,
@@ -17,7 +17,7 @@
 #include "limits.h"
 #include "log.h"
 #include "net.h"
-#include "poll.h"
+#include "fetch.h"
 #include "secret.h"
 #include "spool.h"
 #include "xmalloc.h"
@@ -182,7 +182,7 @@ out:
 }
 
 int
-poll_account(const struct account *a)
+fetch_account(const struct account *a)
 {
 	struct session s = { .a = a, .result = MF_NOMAIL };
 	struct mf_error err = { 0 };
