@@ -464,8 +464,9 @@ class Dovecot:
     directory tree is made traversable for them.  As an ordinary user every
     process runs as that user and no chroot is used."""
 
-    def __init__(self, d, certs, cert="good", users=None, plaintext_auth=True, extra_conf=""):
+    def __init__(self, d, certs, cert="good", users=None, plaintext_auth=True, extra_conf="", ipv6=False):
         self.dir = os.path.abspath(d)
+        self.listen = "127.0.0.1, ::1" if ipv6 else "127.0.0.1"
         self.certs = certs
         self.cert = cert
         self.users = dict(USERS if users is None else users)
@@ -561,7 +562,7 @@ instance_name = mailfetch-test-%(tag)s
 base_dir = %(d)s/run
 state_dir = %(d)s/state
 protocols = imap
-listen = 127.0.0.1
+listen = %(listen)s
 shutdown_clients = yes
 log_path = %(d)s/dovecot.log
 info_log_path = %(d)s/dovecot.log
@@ -594,11 +595,11 @@ userdb {
 service imap-login {
   chroot = %(chroot)s
   inet_listener imap {
-    address = 127.0.0.1
+    address = %(listen)s
     port = %(port)d
   }
   inet_listener imaps {
-    address = 127.0.0.1
+    address = %(listen)s
     port = %(ssl_port)d
     ssl = yes
   }
@@ -613,7 +614,7 @@ service stats {
 """ % dict(
             tag="%d-%d" % (os.getpid(), id(self) & 0xFFFF),
             d=d, cert=cert, key=key, dpa="no" if self.plaintext_auth else "yes",
-            port=self.port, ssl_port=self.ssl_port, chroot=chroot, nonroot=services,
+            port=self.port, ssl_port=self.ssl_port, listen=self.listen, chroot=chroot, nonroot=services,
             extra=self.extra_conf, **ids
         )
         with open(self.conf, "w") as f:
