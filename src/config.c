@@ -21,7 +21,7 @@
 #include <iniparser.h>
 #endif
 
-#include "limits.h"
+#include "mf_limits.h"
 #include "xmalloc.h"
 
 enum key_type { K_STRING, K_PATH, K_COMMAND, K_BOOL, K_INT, K_ENUM, K_LIST, K_PIN, K_SECRET };
@@ -223,19 +223,40 @@ parse_folders(struct account *a, const char *v)
 	return a->nfolders > 0 ? 0 : -1;
 }
 
-/* %T, %F and %% are the only escapes an MDA command may hold. */
+/* %T, %F and %% are the only escapes an MDA command may hold, and %T
+ * and %F must stand outside shell quotes: mailfetch quotes their values
+ * itself, and quotes around them would undo that.  Returns 0, or -1 with
+ * *bad set to the escape letter, or -2 for a quoted %T/%F. */
 static int
 check_mda_escapes(const char *cmd, char *bad)
 {
+	char quote = 0;
+
 	for (const char *p = cmd; *p; p++) {
-		if (*p != '%')
+		if (quote == 0 && (*p == '\'' || *p == '"')) {
+			quote = *p;
 			continue;
-		if (p[1] == 'T' || p[1] == 'F' || p[1] == '%') {
+		}
+		if (quote != 0 && *p == quote) {
+			quote = 0;
+			continue;
+		}
+		if (*p == '\\' && quote != '\'' && p[1] != '\0') {
 			p++;
 			continue;
 		}
+		if (*p != '%')
+			continue;
 		*bad = p[1];
-		return -1;
+		if (p[1] == 'T' || p[1] == 'F') {
+			if (quote != 0)
+				return -2;
+			p++;
+		} else if (p[1] == '%') {
+			p++;
+		} else {
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -385,8 +406,12 @@ account_load(dictionary *d, const char *file, const char *sec, const struct conf
 #endif
 	if (a->deliver == DELIVER_MBOX && a->mbox == NULL)
 		return key_error(err, file, sec, "mbox", "missing; deliver = mbox needs the path of the mbox file");
-	if (check_mda_escapes(a->mda, &bad) < 0)
+	switch (check_mda_escapes(a->mda, &bad)) {
+	case -1:
 		return key_error(err, file, sec, "mda", "unknown escape %%%c; only %%T, %%F and %%%% are allowed", bad ? bad : ' ');
+	case -2:
+		return key_error(err, file, sec, "mda", "%%%c is inside quotes; write it bare, mailfetch quotes its value", bad);
+	}
 	if (ov != NULL) {
 		if (ov->keep >= 0)
 			a->keep = ov->keep;

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "conn.h"
-#include "limits.h"
+#include "mf_limits.h"
 #include "log.h"
 #include "net.h"
 #include "xmalloc.h"

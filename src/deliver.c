@@ -7,7 +7,7 @@
 #include <strings.h>
 
 #include "deliver.h"
-#include "limits.h"
+#include "mf_limits.h"
 #include "msgconv.h"
 #include "xmalloc.h"
 
@@ -50,10 +50,12 @@ sink_close(struct sink *s)
 	free(s);
 }
 
+/* Characters a sender may keep: enough for real addresses, nothing a
+ * shell or a From_ line could take for anything but data. */
 static int
 addr_char_ok(unsigned char c)
 {
-	return isalnum(c) || (c != 0 && strchr(".!#$%&'*+/=?^_`{|}~@-", c) != NULL);
+	return isalnum(c) || (c != 0 && strchr(".@+_=-", c) != NULL);
 }
 
 char *

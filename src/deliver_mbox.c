@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "deliver.h"
-#include "limits.h"
+#include "mf_limits.h"
 #include "log.h"
 #include "xmalloc.h"
 

@@ -117,36 +117,41 @@ mda_read_output(struct mda_run *r)
 	}
 }
 
-/* Waits for the MDA's stdin to take more (or for its output), draining
- * its output meanwhile.  Returns 0, or -1 on timeout. */
+/* Waits up to max_ms (and never past the deadline) for the MDA's stdin
+ * to take more (want_write) or for its output, which is logged meanwhile.
+ * Returns 0, or -1 once the deadline has passed. */
 static int
-mda_pump(struct mda_run *r, int want_write)
+mda_pump(struct mda_run *r, int want_write, long max_ms)
 {
 	struct pollfd pfd[2];
-	int n = 0, w = -1, o = -1, rc;
+	nfds_t n = 0;
+	int o = -1, rc;
 	long left = r->deadline - now_ms();
 
 	if (left <= 0) {
 		r->timed_out = 1;
 		return -1;
 	}
-	if (want_write && r->in >= 0) {
-		pfd[n] = (struct pollfd){ .fd = r->in, .events = POLLOUT };
-		w = n++;
-	}
+	if (left > max_ms)
+		left = max_ms;
+	if (want_write && r->in >= 0)
+		pfd[n++] = (struct pollfd){ .fd = r->in, .events = POLLOUT };
 	if (r->out >= 0) {
-		pfd[n] = (struct pollfd){ .fd = r->out, .events = POLLIN };
-		o = n++;
+		o = (int)n;
+		pfd[n++] = (struct pollfd){ .fd = r->out, .events = POLLIN };
 	}
-	if (n == 0)
-		return 0;
-	rc = poll(pfd, (nfds_t)n, (int)(left > 1000000 ? 1000000 : left));
-	if (rc < 0)
-		return errno == EINTR ? 0 : -1;
-	if (o >= 0 && pfd[o].revents)
+	rc = poll(pfd, n, (int)left);
+	if (rc > 0 && o >= 0 && pfd[o].revents)
 		mda_read_output(r);
-	(void)w;
 	return 0;
+}
+
+/* Whether fd has bytes (or EOF) to read right now. */
+static int
+read_available(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	return poll(&pfd, 1, 0) > 0;
 }
 
 static int
@@ -160,7 +165,7 @@ mda_put(void *ctx, const char *p, size_t n)
 			p += w;
 			n -= (size_t)w;
 		} else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-			if (mda_pump(r, 1) < 0)
+			if (mda_pump(r, 1, 1000000) < 0)
 				return -1;
 		} else {
 			r->broken_pipe = 1; /* EPIPE: the MDA stopped reading */
@@ -195,9 +200,15 @@ mda_deliver(struct sink *s, struct spool *msg, const char *sender, int *temporar
 	}
 	r.pid = fork();
 	if (r.pid == 0) {
-		/* Child: only fds 0-2 survive exec (everything else is O_CLOEXEC). */
+		/* Child: only fds 0-2 survive exec (everything else is
+		 * O_CLOEXEC); its own process group, so that a timeout can
+		 * stop whatever it started; default signal handling. */
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
 		signal(SIGXFSZ, SIG_DFL);
+		setpgid(0, 0);
 		if (dup2(inp[0], 0) < 0 || dup2(outp[1], 1) < 0 || dup2(outp[1], 2) < 0)
 			_exit(126);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
@@ -221,14 +232,28 @@ mda_deliver(struct sink *s, struct spool *msg, const char *sender, int *temporar
 	conv = deliver_convert(s, msg, 0, 0, mda_put, &r);
 	close(r.in);
 	r.in = -1;
-	while (r.out >= 0 && !r.timed_out)
-		mda_pump(&r, 0);
-	if (r.timed_out)
-		kill(r.pid, SIGKILL);
-	if (r.out >= 0)
-		close(r.out);
-	while (waitpid(r.pid, &status, 0) < 0 && errno == EINTR)
-		;
+	/* Wait for the MDA itself, not for what it may have left running
+	 * with our pipe still open, logging its output meanwhile. */
+	for (;;) {
+		pid_t w = waitpid(r.pid, &status, WNOHANG);
+		if (w == r.pid)
+			break;
+		if ((w < 0 && errno != EINTR) || mda_pump(&r, 0, 50) < 0) {
+			kill(-r.pid, SIGKILL);
+			kill(r.pid, SIGKILL);
+			while (waitpid(r.pid, &status, 0) < 0 && errno == EINTR)
+				;
+			break;
+		}
+	}
+	if (r.out >= 0) {
+		/* What it wrote before exiting; don't wait for its leftovers. */
+		for (int i = 0; i < 64 && r.out >= 0 && read_available(r.out); i++)
+			mda_read_output(&r);
+		mda_log_output(&r, 1);
+		if (r.out >= 0)
+			close(r.out);
+	}
 	buf_free(&r.errline);
 
 	if (r.timed_out)

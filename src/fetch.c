@@ -7,6 +7,7 @@
  * UID EXPUNGE (keep = no).  A message that fails delivery is never marked. */
 #include "autoconfig.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@
 #include "conn.h"
 #include "deliver.h"
 #include "imap.h"
-#include "limits.h"
+#include "mf_limits.h"
 #include "log.h"
 #include "net.h"
 #include "fetch.h"
@@ -37,22 +38,42 @@ struct session {
 	int result;            /* worst status so far */
 };
 
+/* Termination signals wait while a message is being delivered, so a
+ * killed run never leaves half a message in an mbox or feeds an MDA a
+ * truncated one; they take effect as soon as the delivery is over. */
+static void
+block_termination(sigset_t *old)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &set, old);
+}
+
 static void
 on_message(void *ctx, uint32_t uid, struct spool *msg, int spool_ok)
 {
 	struct session *s = ctx;
 	struct mf_error err = { 0 };
 	unsigned long long size = spool_size(msg);
-	int temporary = 0;
+	sigset_t old;
+	int temporary = 0, rc;
 
 	if (!spool_ok) {
 		s->failed++;
 		s->result = status_worse(s->result, MF_EDELIVER);
-		log_error(s->a->who, "%s: UID %u not delivered: could not store it locally; it stays on the server",
+		log_error(s->a->who, "%s: UID %u not delivered: it did not arrive intact; it stays on the server",
 		    s->folder, uid);
 		return;
 	}
-	if (sink_deliver(s->sink, msg, &temporary, &err) != 0) {
+	block_termination(&old);
+	rc = sink_deliver(s->sink, msg, &temporary, &err);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
 		s->failed++;
 		s->result = status_worse(s->result, MF_EDELIVER);
 		log_error(s->a->who, "%s: UID %u (%llu bytes) not delivered: %s", s->folder, uid, size, err.msg);
@@ -74,7 +95,8 @@ mark_done(struct session *s, struct mf_error *err)
 		return 0;
 	if (s->a->keep)
 		return imap_uid_store(s->imap, s->done, s->ndone, "\\Seen", err);
-	rc = imap_uid_store(s->imap, s->done, s->ndone, "\\Deleted", err);
+	/* \Seen too, so that a message whose expunge fails is not fetched again. */
+	rc = imap_uid_store(s->imap, s->done, s->ndone, "\\Seen \\Deleted", err);
 	if (rc != 0)
 		return rc;
 	if (!imap_has_cap(s->imap, IMAP_CAP_UIDPLUS)) {
@@ -85,41 +107,69 @@ mark_done(struct session *s, struct mf_error *err)
 	return imap_uid_expunge(s->imap, s->done, s->ndone, err);
 }
 
+/* One folder: select, search, then fetch, deliver and mark batch by batch.
+ * A refusal the session survives (a tagged NO) is reported here and ends
+ * only this folder; anything else is returned and ends the account. */
 static int
 poll_folder(struct session *s, const char *folder, struct mf_error *err)
 {
 	uint32_t exists, uidvalidity, *uids = NULL;
 	size_t n = 0;
-	int rc;
+	int rc, read_only;
 
 	s->folder = folder;
-	if ((rc = imap_select(s->imap, folder, &exists, &uidvalidity, err)) != 0)
-		return rc;
+	rc = imap_select(s->imap, folder, &exists, &uidvalidity, &read_only, err);
+	if (rc != 0) {
+		if (!err->reply)
+			return rc;
+		log_error(s->a->who, "%s; check folders in the config", err->msg);
+		s->result = status_worse(s->result, rc);
+		return 0;
+	}
 	if (exists == 0)
 		return 0;
-	rc = imap_uid_search(s->imap, s->a->fetch == FETCH_ALL ? "ALL" : "UNSEEN", &uids, &n, err);
+	if (read_only) {
+		log_error(s->a->who, "folder %s is read-only on the server, so fetched mail could not be marked; "
+		    "not fetching from it, check its permissions on the server", folder);
+		s->result = status_worse(s->result, MF_ESERVER);
+		return 0;
+	}
+	/* Messages flagged \Deleted (by us without UIDPLUS, or by another
+	 * client) are on their way out: never fetch them. */
+	rc = imap_uid_search(s->imap, s->a->fetch == FETCH_ALL ? "UNDELETED" : "UNSEEN UNDELETED", &uids, &n, err);
 	if (rc != 0)
-		return rc;
+		goto fail;
 	log_info(s->a->name, "%s: %zu message%s to fetch", folder, n, n == 1 ? "" : "s");
-	for (size_t off = 0; off < n && rc == 0; off += IMAP_FETCH_BATCH) {
+	for (size_t off = 0; off < n; off += IMAP_FETCH_BATCH) {
 		size_t k = n - off < IMAP_FETCH_BATCH ? n - off : IMAP_FETCH_BATCH;
 		s->done = xreallocarray(s->done, k, sizeof *s->done);
 		s->ndone = 0;
 		rc = imap_uid_fetch(s->imap, uids + off, k, s->spool, on_message, s, err);
 		if (rc != 0 && err->reply) {
-			/* A NO to FETCH (messages expunged meanwhile): what did arrive is delivered. */
+			/* A NO to FETCH (messages expunged meanwhile): what did
+			 * arrive was delivered and must be marked. */
 			log_error(s->a->who, "%s", err->msg);
-			s->result = status_worse(s->result, MF_ESERVER);
+			s->result = status_worse(s->result, rc);
 			rc = 0;
 		}
 		if (rc == 0)
 			rc = mark_done(s, err);
-		else if (s->ndone > 0)
-			log_error(s->a->who, "%zu delivered messages could not be marked on the server; "
-			    "they will be fetched again next time", s->ndone);
+		if (rc != 0) {
+			if (s->ndone > 0)
+				log_error(s->a->who, "%s: %zu delivered message%s could not be marked on the server; "
+				    "they will be fetched again next time", folder, s->ndone, s->ndone == 1 ? "" : "s");
+			goto fail;
+		}
 	}
 	free(uids);
-	return rc;
+	return 0;
+fail:
+	free(uids);
+	if (!err->reply)
+		return rc;
+	log_error(s->a->who, "%s: %s", folder, err->msg);
+	s->result = status_worse(s->result, rc);
+	return 0;
 }
 
 static void
@@ -195,15 +245,8 @@ fetch_account(const struct account *a)
 	}
 	if (rc == 0) {
 		s.spool = spool_new();
-		for (size_t i = 0; i < a->nfolders && rc == 0; i++) {
+		for (size_t i = 0; i < a->nfolders && rc == 0; i++)
 			rc = poll_folder(&s, a->folders[i], &err);
-			if (rc != 0 && err.reply) {
-				/* A folder the server refuses should not cost the others. */
-				log_error(a->who, "%s; check folders", err.msg);
-				s.result = status_worse(s.result, rc);
-				rc = 0;
-			}
-		}
 		if (rc == 0) {
 			struct mf_error lerr;
 			imap_logout(s.imap, &lerr); /* nothing is at stake any more */

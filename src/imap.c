@@ -16,7 +16,7 @@
 #include "imap.h"
 #include "imap_parse.h"
 #include "imap_quote.h"
-#include "limits.h"
+#include "mf_limits.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -31,6 +31,7 @@ struct imap {
 	unsigned caps_updates;  /* bumped whenever a capability list arrives */
 	uint32_t exists;
 	uint32_t uidvalidity;
+	int read_only;          /* the selected folder is [READ-ONLY] */
 	char bye[200];          /* text of an untagged BYE, if one came */
 };
 
@@ -111,6 +112,8 @@ learn(struct imap *im, const struct imap_response *r)
 			set_caps(im, r->code_args, r->code_count);
 		else if (strcmp(r->code, "UIDVALIDITY") == 0 && r->code_count == 1)
 			imap_arg_number(&r->code_args[0], &im->uidvalidity);
+		else if (strcmp(r->code, "READ-ONLY") == 0)
+			im->read_only = 1;
 	}
 	if (r->kind != IMAP_RESP_UNTAGGED)
 		return;
@@ -357,7 +360,7 @@ imap_login(struct imap *im, enum imap_auth how, const char *user, const char *pa
 {
 	struct buf cmd, creds, b64;
 	struct secret_cont sc = { 0 };
-	struct cmd_handler h = { .cont = send_secret_cont, .ctx = &sc };
+	struct cmd_handler h = { .ctx = &sc };
 	enum imap_resp_status st;
 	char text[200];
 	size_t shown;
@@ -402,6 +405,9 @@ imap_login(struct imap *im, enum imap_auth how, const char *user, const char *pa
 			sc.data = password;
 		}
 	}
+	/* Only a command that still has something to send may be continued. */
+	if (sc.data != NULL)
+		h.cont = send_secret_cont;
 	rc = imap_cmd(im, cmd.data, shown, &h, &st, text, sizeof text, err);
 	if (rc != 0)
 		goto out;
@@ -421,7 +427,8 @@ out:
 }
 
 int
-imap_select(struct imap *im, const char *folder, uint32_t *exists, uint32_t *uidvalidity, struct mf_error *err)
+imap_select(struct imap *im, const char *folder, uint32_t *exists, uint32_t *uidvalidity, int *read_only,
+    struct mf_error *err)
 {
 	struct buf cmd;
 	char what[300];
@@ -436,11 +443,13 @@ imap_select(struct imap *im, const char *folder, uint32_t *exists, uint32_t *uid
 	}
 	im->exists = 0;
 	im->uidvalidity = 0;
+	im->read_only = 0;
 	snprintf(what, sizeof what, "selecting folder %s", folder);
 	rc = imap_simple(im, cmd.data, NULL, what, err);
 	buf_free(&cmd);
 	*exists = im->exists;
 	*uidvalidity = im->uidvalidity;
+	*read_only = im->read_only;
 	return rc;
 }
 

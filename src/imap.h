@@ -43,8 +43,9 @@ int imap_starttls(struct imap *im, const char *host, const struct tls_opts *o, s
 /* Authenticates; a rejected login is MF_EAUTH.  The password is never
  * traced (shown as "*") and the command buffer is wiped. */
 int imap_login(struct imap *im, enum imap_auth how, const char *user, const char *password, struct mf_error *err);
-/* SELECT folder; sets *exists and *uidvalidity. */
-int imap_select(struct imap *im, const char *folder, uint32_t *exists, uint32_t *uidvalidity, struct mf_error *err);
+/* SELECT folder; sets *exists, *uidvalidity and *read_only ([READ-ONLY]). */
+int imap_select(struct imap *im, const char *folder, uint32_t *exists, uint32_t *uidvalidity, int *read_only,
+    struct mf_error *err);
 /* UID SEARCH criteria; *uids (sorted, no duplicates; caller frees) and *n. */
 int imap_uid_search(struct imap *im, const char *criteria, uint32_t **uids, size_t *n, struct mf_error *err);
 

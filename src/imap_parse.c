@@ -15,7 +15,7 @@
 
 #include "buf.h"
 #include "imap_parse.h"
-#include "limits.h"
+#include "mf_limits.h"
 #include "xmalloc.h"
 
 enum phase { PH_LINE, PH_LITERAL_INLINE, PH_LITERAL_STREAM, PH_DONE, PH_ERROR };

@@ -1,5 +1,5 @@
 /* imap_parse.h: incremental parser for IMAP server responses (RFC 3501
- * section 9, response grammar), bounded by the limits in limits.h.
+ * section 9, response grammar), bounded by the limits in mf_limits.h.
  *
  * Contract: feed any number of bytes at a time (one byte is fine).  The
  * parser returns IMAP_PARSE_MORE until a whole response has arrived, then

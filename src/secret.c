@@ -13,7 +13,7 @@
 #include <libsecret/secret.h>
 #endif
 
-#include "limits.h"
+#include "mf_limits.h"
 #include "secret.h"
 #include "xmalloc.h"
 

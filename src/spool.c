@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "buf.h"
-#include "limits.h"
+#include "mf_limits.h"
 #include "spool.h"
 #include "xmalloc.h"
 

@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "imap_parse.h"
-#include "limits.h"
+#include "mf_limits.h"
 
 /* Feeds text in pieces of step bytes (0: all at once) until a response is
  * complete.  Streamed literals are skipped over by the test itself, their

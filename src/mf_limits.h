@@ -1,9 +1,9 @@
-/* limits.h: every size limit mailfetch enforces, in one place.
+/* mf_limits.h: every size limit mailfetch enforces, in one place.
  *
  * Nothing a server sends can make us allocate past these; each is checked
  * before the allocation it guards. */
-#ifndef MAILFETCH_LIMITS_H
-#define MAILFETCH_LIMITS_H
+#ifndef MAILFETCH_MF_LIMITS_H
+#define MAILFETCH_MF_LIMITS_H
 
 /* IMAP responses (imap_parse.c) */
 #define IMAP_LINE_MAX        (8u * 1024 * 1024) /* non-literal text of one response */
@@ -15,7 +15,8 @@
 
 /* commands we build (imap.c) */
 #define IMAP_CMD_MAX         8192u   /* one command line; UID sets are split to fit */
-#define IMAP_FETCH_BATCH     1000u   /* messages per UID FETCH; marks follow each batch */
+#define IMAP_FETCH_BATCH     100u    /* messages per UID FETCH; marks follow each batch,
+                                        so a lost connection redelivers at most this many */
 
 /* messages (spool.c) */
 #define SPOOL_MEMORY_MAX     (1024u * 1024) /* beyond this a message goes to an unlinked temp file */
