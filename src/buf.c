@@ -34,7 +34,16 @@ buf_reserve(struct buf *b, size_t n)
 		cap = cap > (size_t)-1 / 2 ? need : cap * 2;
 	if (b->max != 0 && cap > b->max + 1)
 		cap = b->max + 1;
-	b->data = xreallocarray(b->data, cap, 1);
+	/* Not realloc: the old block may hold a secret and must be wiped. */
+	{
+		char *bigger = xmalloc(cap);
+		if (b->data != NULL) {
+			memcpy(bigger, b->data, b->len + 1);
+			wipe(b->data, b->cap);
+			free(b->data);
+		}
+		b->data = bigger;
+	}
 	b->cap = cap;
 	return 0;
 }

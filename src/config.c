@@ -53,14 +53,12 @@ static const struct choice bool_choices[] = {
 	{ "yes", 1 }, { "no", 0 }, { "true", 1 }, { "false", 0 }, { "on", 1 }, { "off", 0 },
 	{ "1", 1 }, { "0", 0 }, { NULL, 0 } };
 
-static int protocol_dummy; /* protocol has one value today; parsed for validation only */
-
 #define OFF(f) offsetof(struct account, f)
 #define NOFIELD ((size_t)-1)
 
 /* Every key the config file may hold; see fetchrc(5). */
 static const struct key keys[] = {
-	{ "protocol", K_ENUM, NOFIELD, "imap", protocol_choices, 0, 0 },
+	{ "protocol", K_ENUM, OFF(protocol), "imap", protocol_choices, 0, 0 },
 	{ "host", K_STRING, OFF(host), NULL, NULL, 0, 0 },
 	{ "port", K_INT, OFF(port), NULL, NULL, 1, 65535 },
 	{ "tls", K_ENUM, OFF(tls), NULL, tls_choices, 0, 0 },
@@ -93,8 +91,9 @@ key_find(const char *name)
 	return NULL;
 }
 
-/* iniparser reports syntax errors through a callback without context; this
- * buffer holds the first message of the load in progress. */
+/* iniparser reports syntax errors through a callback that takes no
+ * context, so the one message of the load in progress has to live here:
+ * the only mutable file-level state besides the log level. */
 static char ini_error[300];
 
 static int
@@ -288,7 +287,7 @@ set_key(struct account *a, const struct key *k, const char *v, const char *file,
 	case K_ENUM:
 		for (const struct choice *c = k->choices; c->name != NULL; c++) {
 			if (strcasecmp(c->name, v) == 0) {
-				*(field ? (int *)field : &protocol_dummy) = c->value;
+				*(int *)field = c->value;
 				return 0;
 			}
 		}
@@ -349,6 +348,16 @@ config_free(struct config *cfg)
 }
 
 /* Resolves one account from its section and [defaults]. */
+/* Frees the dictionary after wiping its values: one may be a password. */
+static void
+dict_free(dictionary *d)
+{
+	for (ssize_t i = 0; i < d->size; i++)
+		if (d->val[i] != NULL)
+			wipe(d->val[i], strlen(d->val[i]));
+	iniparser_freedict(d);
+}
+
 static int
 account_load(dictionary *d, const char *file, const char *sec, const struct config_overrides *ov,
     struct account *a, struct mf_error *err)
@@ -422,6 +431,54 @@ account_load(dictionary *d, const char *file, const char *sec, const struct conf
 	return 0;
 }
 
+/* iniparser ends an unquoted value at ';' or '#' (a comment).  For a
+ * command or a password that silently changes its meaning (a cut-off MDA
+ * command may "deliver" into nothing), so such values must be quoted.
+ * Scans the raw text of the file; returns 0 or MF_EUSAGE with err set. */
+static int
+check_unquoted_comments(const char *path, const char *text, struct mf_error *err)
+{
+	char sec[256] = "";
+	const char *line = text;
+
+	while (*line) {
+		const char *end = strchr(line, '\n'), *p = line, *eq, *v;
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		char key[64];
+		size_t klen;
+
+		while (p < line + len && isspace((unsigned char)*p))
+			p++;
+		if (*p == '[') {
+			const char *close = memchr(p, ']', (size_t)(line + len - p));
+			if (close != NULL)
+				snprintf(sec, sizeof sec, "%.*s", (int)(close - p - 1), p + 1);
+		} else if (*p != ';' && *p != '#' && (eq = memchr(p, '=', (size_t)(line + len - p))) != NULL) {
+			const struct key *k;
+			for (klen = (size_t)(eq - p); klen > 0 && isspace((unsigned char)p[klen - 1]); klen--)
+				;
+			snprintf(key, sizeof key, "%.*s", (int)klen, p);
+			for (char *c = key; *c; c++)
+				*c = (char)tolower((unsigned char)*c);
+			for (v = eq + 1; v < line + len && isspace((unsigned char)*v); v++)
+				;
+			k = key_find(key);
+			if (k != NULL && (k->type == K_COMMAND || k->type == K_SECRET) && v < line + len &&
+			    *v != '"' && *v != '\'' && (memchr(v, ';', (size_t)(line + len - v)) != NULL ||
+			    memchr(v, '#', (size_t)(line + len - v)) != NULL)) {
+				for (char *c = sec; *c; c++)
+					*c = (char)tolower((unsigned char)*c);
+				return key_error(err, path, sec, key, "the value holds ';' or '#', which start a comment "
+				    "in this file and would cut it short; put the whole value in double quotes");
+			}
+		}
+		if (end == NULL)
+			break;
+		line = end + 1;
+	}
+	return 0;
+}
+
 /* Opens the file without following a symlink and applies the ownership
  * and mode rules; returns the fd or -1 with err set. */
 static int
@@ -438,7 +495,7 @@ open_checked(const char *path, struct stat *st, struct mf_error *err)
 	}
 	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
 		close(fd);
-		return err_set(err, MF_EUSAGE, "%s: not a regular file", path), -1;
+		return err_set(err, MF_EUSAGE, "%s: not a regular file; name the config file with -c", path), -1;
 	}
 	if (st->st_uid != getuid()) {
 		close(fd);
@@ -452,19 +509,61 @@ open_checked(const char *path, struct stat *st, struct mf_error *err)
 	return fd;
 }
 
+/* Reads the whole (small) file at fd into *text, NUL-terminated. */
+static int
+read_text(int fd, const char *path, char **text, struct mf_error *err)
+{
+	size_t len = 0, cap = 4096;
+	char *buf = xmalloc(cap);
+
+	for (;;) {
+		ssize_t n = pread(fd, buf + len, cap - len - 1, (off_t)len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			free(buf);
+			return err_set(err, MF_EUSAGE, "%s: cannot read: %s", path, strerror(errno));
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > CONFIG_FILE_MAX) {
+			free_secret(buf);
+			return err_set(err, MF_EUSAGE, "%s: larger than %u bytes; is it really a fetchrc?", path, CONFIG_FILE_MAX);
+		}
+		if (len + 1 == cap) {
+			char *bigger = xmalloc(cap * 2);
+			memcpy(bigger, buf, len);
+			wipe(buf, cap);
+			free(buf);
+			buf = bigger;
+			cap *= 2;
+		}
+	}
+	buf[len] = '\0';
+	*text = buf;
+	return 0;
+}
+
 int
 config_load(const char *path, const struct config_overrides *ov, struct config **out, struct mf_error *err)
 {
 	struct config *cfg;
 	struct stat st;
 	dictionary *d;
-	char fdpath[64];
+	char fdpath[64], *text = NULL;
 	int fd, nsec, has_password = 0;
 
 	*out = NULL;
 	fd = open_checked(path, &st, err);
 	if (fd < 0)
 		return err->code;
+	if (read_text(fd, path, &text, err) != 0 || check_unquoted_comments(path, text, err) != 0) {
+		free_secret(text);
+		close(fd);
+		return err->code;
+	}
+	free_secret(text);
 	/* Parse the very file we checked, not whatever the name points to now. */
 	snprintf(fdpath, sizeof fdpath, "/dev/fd/%d", fd);
 	ini_error[0] = '\0';
@@ -473,7 +572,7 @@ config_load(const char *path, const struct config_overrides *ov, struct config *
 	close(fd);
 	if (d == NULL || ini_error[0] != '\0') {
 		if (d != NULL)
-			iniparser_freedict(d);
+			dict_free(d);
 		return err_set(err, MF_EUSAGE, "%s: %s; see fetchrc(5) for the format", path,
 		    ini_error[0] ? ini_error : "cannot be parsed");
 	}
@@ -520,7 +619,7 @@ config_load(const char *path, const struct config_overrides *ov, struct config *
 		}
 		cfg->naccounts++;
 	}
-	iniparser_freedict(d);
+	dict_free(d);
 	if (cfg->naccounts == 0) {
 		config_free(cfg);
 		return err_set(err, MF_EUSAGE, "%s: no accounts; add a section such as [work] with host, user and a password source", path);
@@ -529,7 +628,7 @@ config_load(const char *path, const struct config_overrides *ov, struct config *
 	return 0;
 
 fail:
-	iniparser_freedict(d);
+	dict_free(d);
 	return err->code;
 }
 

@@ -18,6 +18,7 @@ enum password_store { PWSTORE_NONE, PWSTORE_SECRET };
 /* One account, as resolved from its section and [defaults]. */
 struct account {
 	char *name;              /* section name (lower case, as iniparser keeps it) */
+	int protocol;            /* imap, the only one so far */
 	char *host;
 	int port;
 	int tls;                 /* enum tls_mode */

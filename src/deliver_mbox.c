@@ -28,18 +28,17 @@ struct mbox {
 	int write_errno;
 };
 
+/* Opens (or creates) the mbox file and checks it is one; sets m->fd. */
 static int
-mbox_open(struct sink *s, struct mf_error *err)
+mbox_open_file(struct sink *s, struct mbox *m, struct mf_error *err)
 {
 	const char *path = s->acct->mbox;
-	struct mbox *m = xcalloc(1, sizeof *m);
 	struct stat st;
 	char head[5];
 
 	m->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
 	if (m->fd < 0) {
 		int e = errno;
-		free(m);
 		if (e == ELOOP)
 			return err_set(err, MF_EDELIVER, "mbox %s is a symbolic link; refusing to write through it, "
 			    "set mbox to the file itself", path);
@@ -47,7 +46,7 @@ mbox_open(struct sink *s, struct mf_error *err)
 	}
 	if (fstat(m->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(m->fd);
-		free(m);
+		m->fd = -1;
 		return err_set(err, MF_EDELIVER, "mbox %s is not a regular file; set mbox to a file", path);
 	}
 	if (st.st_size > 0) {
@@ -58,12 +57,24 @@ mbox_open(struct sink *s, struct mf_error *err)
 			close(rfd);
 		if (n != (ssize_t)sizeof head || memcmp(head, "From ", 5) != 0) {
 			close(m->fd);
-			free(m);
+			m->fd = -1;
 			return err_set(err, MF_EDELIVER, "%s does not look like an mbox (no From_ line at its start); "
 			    "refusing to append, check the mbox setting", path);
 		}
 	}
-	m->lockpath = xasprintf("%s.lock", path);
+	return 0;
+}
+
+static int
+mbox_open(struct sink *s, struct mf_error *err)
+{
+	struct mbox *m = xcalloc(1, sizeof *m);
+
+	if (mbox_open_file(s, m, err) != 0) {
+		free(m);
+		return err->code;
+	}
+	m->lockpath = xasprintf("%s.lock", s->acct->mbox);
 	m->dotlock_usable = 1;
 	s->priv = m;
 	return 0;
@@ -152,19 +163,34 @@ static int
 mbox_deliver(struct sink *s, struct spool *msg, const char *sender, int *temporary, struct mf_error *err)
 {
 	struct mbox *m = s->priv;
-	struct stat st;
+	struct stat st, now_st;
 	char date[64], *from;
 	time_t now = time(NULL);
 	struct tm tm;
 	int r = 0;
 
+	if (m->fd < 0 && mbox_open_file(s, m, err) != 0)
+		return err->code;
 	if (mbox_lock(s, m, err) != 0) {
 		*temporary = 1;
 		return err->code;
 	}
-	if (fstat(m->fd, &st) < 0) {
-		r = err_set(err, MF_EDELIVER, "cannot stat mbox %s: %s", s->acct->mbox, strerror(errno));
-		goto out;
+	/* A mail reader may have replaced the file (compacting it) since we
+	 * opened it: what we append must go to the file the path names now. */
+	if (stat(s->acct->mbox, &now_st) < 0 || fstat(m->fd, &st) < 0 ||
+	    now_st.st_dev != st.st_dev || now_st.st_ino != st.st_ino) {
+		mbox_unlock(m);
+		close(m->fd);
+		if (mbox_open_file(s, m, err) != 0)
+			return err->code;
+		if (mbox_lock(s, m, err) != 0) {
+			*temporary = 1;
+			return err->code;
+		}
+		if (fstat(m->fd, &st) < 0) {
+			r = err_set(err, MF_EDELIVER, "cannot stat mbox %s: %s; check the file", s->acct->mbox, strerror(errno));
+			goto out;
+		}
 	}
 	localtime_r(&now, &tm);
 	strftime(date, sizeof date, "%a %b %e %H:%M:%S %Y", &tm);
@@ -191,7 +217,8 @@ mbox_close(struct sink *s)
 	struct mbox *m = s->priv;
 	if (m == NULL)
 		return;
-	close(m->fd);
+	if (m->fd >= 0)
+		close(m->fd);
 	free(m->lockpath);
 	free(m);
 }

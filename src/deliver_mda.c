@@ -190,13 +190,13 @@ mda_deliver(struct sink *s, struct spool *msg, const char *sender, int *temporar
 
 	if (pipe2(inp, O_CLOEXEC) < 0) {
 		free(cmd);
-		return err_set(err, MF_EDELIVER, "cannot create a pipe for the MDA: %s", strerror(errno));
+		return err_set(err, MF_EDELIVER, "cannot create a pipe for the MDA: %s; the system may be short of file descriptors, try again later", strerror(errno));
 	}
 	if (pipe2(outp, O_CLOEXEC) < 0) {
 		close(inp[0]);
 		close(inp[1]);
 		free(cmd);
-		return err_set(err, MF_EDELIVER, "cannot create a pipe for the MDA: %s", strerror(errno));
+		return err_set(err, MF_EDELIVER, "cannot create a pipe for the MDA: %s; the system may be short of file descriptors, try again later", strerror(errno));
 	}
 	r.pid = fork();
 	if (r.pid == 0) {
@@ -220,7 +220,7 @@ mda_deliver(struct sink *s, struct spool *msg, const char *sender, int *temporar
 	if (r.pid < 0) {
 		close(inp[1]);
 		close(outp[0]);
-		return err_set(err, MF_EDELIVER, "cannot start the MDA: %s", strerror(errno));
+		return err_set(err, MF_EDELIVER, "cannot start the MDA: %s; the system may be short of processes or memory, try again later", strerror(errno));
 	}
 	r.in = inp[1];
 	r.out = outp[0];
@@ -260,7 +260,7 @@ mda_deliver(struct sink *s, struct spool *msg, const char *sender, int *temporar
 		return err_set(err, MF_EDELIVER, "MDA did not finish within mda_timeout (%d s) and was killed; "
 		    "check the MDA or raise mda_timeout", s->acct->mda_timeout);
 	if (conv == -2)
-		return err_set(err, MF_EDELIVER, "cannot read the spooled message: %s", strerror(errno));
+		return err_set(err, MF_EDELIVER, "cannot read the spooled message back: %s; check TMPDIR", strerror(errno));
 	if (WIFSIGNALED(status))
 		return err_set(err, MF_EDELIVER, "MDA killed by signal %d; check the MDA command", WTERMSIG(status));
 	if (WEXITSTATUS(status) == EX_TEMPFAIL) {

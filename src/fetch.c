@@ -55,7 +55,7 @@ block_termination(sigset_t *old)
 }
 
 static void
-on_message(void *ctx, uint32_t uid, struct spool *msg, int spool_ok)
+on_message(void *ctx, uint32_t uid, struct spool *msg, const char *problem)
 {
 	struct session *s = ctx;
 	struct mf_error err = { 0 };
@@ -63,11 +63,10 @@ on_message(void *ctx, uint32_t uid, struct spool *msg, int spool_ok)
 	sigset_t old;
 	int temporary = 0, rc;
 
-	if (!spool_ok) {
+	if (problem != NULL) {
 		s->failed++;
 		s->result = status_worse(s->result, MF_EDELIVER);
-		log_error(s->a->who, "%s: UID %u not delivered: it did not arrive intact; it stays on the server",
-		    s->folder, uid);
+		log_error(s->a->who, "%s: UID %u not delivered, it stays on the server: %s", s->folder, uid, problem);
 		return;
 	}
 	block_termination(&old);

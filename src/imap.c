@@ -45,6 +45,7 @@ struct cmd_handler {
 	struct spool *spool;    /* streamed literals go here (FETCH) */
 	int spool_used;         /* a literal of this response is in the spool */
 	int spool_ok;
+	char spool_err[sizeof ((struct mf_error *)0)->msg]; /* why not, if !spool_ok */
 };
 
 struct imap *
@@ -183,7 +184,7 @@ imap_read(struct imap *im, struct cmd_handler *h, const struct imap_response **o
 				conn_trace_literal(c, size, data, len);
 				if (sp != NULL && h->spool_ok && spool_write(sp, data, len, &werr) != 0) {
 					h->spool_ok = 0;
-					log_error(im->who, "%s", werr.msg);
+					snprintf(h->spool_err, sizeof h->spool_err, "%s", werr.msg);
 				}
 				conn_consume(c, len);
 				left -= len;
@@ -470,6 +471,10 @@ search_untagged(struct imap *im, const struct imap_response *r, void *ctx)
 		uint32_t uid;
 		if (imap_arg_number(&r->args[i], &uid) < 0 || uid == 0)
 			continue;
+		if (l->n >= IMAP_SEARCH_MAX) {
+			l->overflow = 1;
+			return;
+		}
 		if (l->n == l->cap) {
 			l->cap = l->cap ? l->cap * 2 : 64;
 			l->v = xreallocarray(l->v, l->cap, sizeof *l->v);
@@ -499,6 +504,11 @@ imap_uid_search(struct imap *im, const char *criteria, uint32_t **uids, size_t *
 	if (imap_simple(im, cmd, &h, "UID SEARCH", err) != 0) {
 		free(l.v);
 		return err->code;
+	}
+	if (l.overflow) {
+		free(l.v);
+		return err_set(err, MF_EPROTO, "server returned more than %u UIDs for one search; "
+		    "report this to the server's administrator", IMAP_SEARCH_MAX);
 	}
 	if (l.n > 0) {
 		qsort(l.v, l.n, sizeof *l.v, cmp_u32);
@@ -538,13 +548,18 @@ find_uid(const uint32_t *v, size_t n, uint32_t uid, size_t *at)
 	return 0;
 }
 
-/* "* n FETCH (UID u BODY[] data ...)": hands a complete message over. */
+/* "* n FETCH (UID u RFC822.SIZE n BODY[] data)": hands a complete message
+ * over, with the reason it must not be delivered if it arrived damaged. */
 static void
 fetch_untagged(struct imap *im, const struct imap_response *r, void *ctx)
 {
 	struct fetch_ctx *f = ctx;
 	const struct imap_arg *items, *body = NULL;
-	uint32_t uid = 0;
+	uint32_t uid = 0, size = 0;
+	int has_size = 0;
+	const char *problem = NULL;
+	char why[sizeof ((struct mf_error *)0)->msg];
+	uint64_t got;
 	size_t at;
 
 	if (r->name == NULL || strcmp(r->name, "FETCH") != 0 || r->count != 1 || r->args[0].type != IMAP_ARG_LIST)
@@ -553,6 +568,8 @@ fetch_untagged(struct imap *im, const struct imap_response *r, void *ctx)
 	for (size_t i = 0; i + 1 < r->args[0].count; i += 2) {
 		if (imap_arg_is_atom(&items[i], "UID"))
 			imap_arg_number(&items[i + 1], &uid);
+		else if (imap_arg_is_atom(&items[i], "RFC822.SIZE"))
+			has_size = imap_arg_number(&items[i + 1], &size) == 0;
 		else if (imap_arg_is_atom(&items[i], "BODY[]"))
 			body = &items[i + 1];
 	}
@@ -562,16 +579,26 @@ fetch_untagged(struct imap *im, const struct imap_response *r, void *ctx)
 		return; /* not asked for, or already handed over */
 	if (body->type == IMAP_ARG_STRING) {
 		struct mf_error werr;
-		int ok;
 		spool_reset(f->h->spool);
-		ok = spool_write(f->h->spool, body->str, body->len, &werr) == 0;
-		f->seen[at] = 1;
-		f->fn(f->ctx, uid, f->h->spool, ok);
+		if (spool_write(f->h->spool, body->str, body->len, &werr) != 0) {
+			snprintf(why, sizeof why, "%s", werr.msg);
+			problem = why;
+		}
+		got = body->len;
 	} else if (body->type == IMAP_ARG_LITERAL && body->cookie == f->h->spool) {
-		f->seen[at] = 1;
-		f->fn(f->ctx, uid, f->h->spool, f->h->spool_ok);
+		if (!f->h->spool_ok)
+			problem = f->h->spool_err;
+		got = body->literal_size;
+	} else {
+		return; /* NIL: the server has no body for it; it stays for the next run */
 	}
-	/* NIL: the server has no body for it; it stays for the next run. */
+	if (problem == NULL && has_size && got != size) {
+		snprintf(why, sizeof why, "the server sent %llu bytes for a message it says has %u; "
+		    "the server may be damaged", (unsigned long long)got, size);
+		problem = why;
+	}
+	f->seen[at] = 1;
+	f->fn(f->ctx, uid, f->h->spool, problem);
 }
 
 int
@@ -590,7 +617,7 @@ imap_uid_fetch(struct imap *im, const uint32_t *uids, size_t n, struct spool *sp
 		buf_init(&cmd, 0);
 		buf_printf(&cmd, "UID FETCH ");
 		k = imap_uid_set(&cmd, uids + done, n - done, IMAP_CMD_MAX - 64);
-		buf_printf(&cmd, " (UID BODY.PEEK[])");
+		buf_printf(&cmd, " (UID RFC822.SIZE BODY.PEEK[])");
 		f.uids = uids + done;
 		f.n = k;
 		f.seen = xcalloc(k, 1);

@@ -49,11 +49,12 @@ int imap_select(struct imap *im, const char *folder, uint32_t *exists, uint32_t 
 /* UID SEARCH criteria; *uids (sorted, no duplicates; caller frees) and *n. */
 int imap_uid_search(struct imap *im, const char *criteria, uint32_t **uids, size_t *n, struct mf_error *err);
 
-/* Called for each message received in full; spool_ok is 0 if storing it
- * locally failed (then it must not be delivered).  Return 0. */
-typedef void (*imap_message_fn)(void *ctx, uint32_t uid, struct spool *msg, int spool_ok);
+/* Called for each message received in full.  problem is NULL, or why the
+ * message must not be delivered (it could not be stored locally, or its
+ * size differs from the RFC822.SIZE the server gave). */
+typedef void (*imap_message_fn)(void *ctx, uint32_t uid, struct spool *msg, const char *problem);
 
-/* UID FETCH uids[0..n) (sorted) with BODY.PEEK[], as few commands as the
+/* UID FETCH uids[0..n) (sorted) with RFC822.SIZE and BODY.PEEK[], as few commands as the
  * command length allows; each message arrives in spool and is handed to
  * fn before the next is read.  A tagged NO is MF_ESERVER. */
 int imap_uid_fetch(struct imap *im, const uint32_t *uids, size_t n, struct spool *spool,

@@ -34,6 +34,7 @@ struct imap_parser {
 	struct vec stack[IMAP_DEPTH_MAX + 1]; /* [0]: top level, [d]: open list at depth d */
 	size_t depth;
 	size_t nargs;
+	size_t mem;            /* bytes this response holds, against IMAP_RESPONSE_MAX */
 	struct buf lit;        /* inline literal being collected */
 	uint64_t lit_left;
 	uint64_t lit_size;
@@ -71,6 +72,7 @@ parser_clear(struct imap_parser *p)
 	}
 	p->depth = 0;
 	p->nargs = 0;
+	p->mem = 0;
 	p->in_args = 0;
 	p->text_total = 0;
 	p->lit_left = p->lit_size = 0;
@@ -115,10 +117,11 @@ push(struct imap_parser *p, enum imap_arg_type type, char *str, size_t len)
 {
 	struct vec *v = &p->stack[p->depth];
 
-	if (p->nargs >= IMAP_ARGS_MAX) {
+	if (p->nargs >= IMAP_ARGS_MAX || p->mem + sizeof(struct imap_arg) + len + 1 > IMAP_RESPONSE_MAX) {
 		free(str);
 		return -1;
 	}
+	p->mem += sizeof(struct imap_arg) + len + 1;
 	if (v->n == v->cap) {
 		v->cap = v->cap ? v->cap * 2 : 8;
 		v->v = xreallocarray(v->v, v->cap, sizeof *v->v);
@@ -179,7 +182,7 @@ parse_args(struct imap_parser *p, const char *s, size_t len, size_t *ip, int in_
 			p->depth--;
 			if (push(p, IMAP_ARG_LIST, NULL, 0) < 0) {
 				args_free(done.v, done.n);
-				return fail(p, "too many arguments in one response");
+				return fail(p, "response too large (too many arguments)");
 			}
 			p->stack[p->depth].v[p->stack[p->depth].n - 1].list = done.v;
 			p->stack[p->depth].v[p->stack[p->depth].n - 1].count = done.n;
@@ -209,7 +212,7 @@ parse_args(struct imap_parser *p, const char *s, size_t len, size_t *ip, int in_
 			}
 			i++;
 			if (push(p, IMAP_ARG_STRING, q.data ? q.data : xstrdup(""), q.len) < 0)
-				return fail(p, "too many arguments in one response");
+				return fail(p, "response too large (too many arguments)");
 		} else if (c == '{') {
 			uint64_t size = 0;
 			size_t digits = 0;
@@ -228,16 +231,18 @@ parse_args(struct imap_parser *p, const char *s, size_t len, size_t *ip, int in_
 			p->lit_size = size;
 			if (size > p->inline_max) {
 				if (push(p, IMAP_ARG_LITERAL, NULL, 0) < 0)
-					return fail(p, "too many arguments in one response");
+					return fail(p, "response too large (too many arguments)");
 				p->stack[p->depth].v[p->stack[p->depth].n - 1].literal_size = size;
 				p->lit_left = 0;
 				return IMAP_PARSE_LITERAL;
 			}
 			if (size == 0) {
 				if (push(p, IMAP_ARG_STRING, xstrdup(""), 0) < 0)
-					return fail(p, "too many arguments in one response");
+					return fail(p, "response too large (too many arguments)");
 				return IMAP_PARSE_MORE; /* next segment follows at once */
 			}
+			if (p->mem + size > IMAP_RESPONSE_MAX)
+				return fail(p, "response larger than the limit");
 			p->lit_left = size;
 			p->phase = PH_LITERAL_INLINE;
 			return IMAP_PARSE_MORE;
@@ -270,9 +275,9 @@ parse_args(struct imap_parser *p, const char *s, size_t len, size_t *ip, int in_
 				return fail(p, "unexpected character where an argument should be");
 			if (j - i == 3 && strncasecmp(s + i, "NIL", 3) == 0) {
 				if (push(p, IMAP_ARG_NIL, NULL, 0) < 0)
-					return fail(p, "too many arguments in one response");
+					return fail(p, "response too large (too many arguments)");
 			} else if (push(p, IMAP_ARG_ATOM, xstrndup(s + i, j - i), j - i) < 0) {
-				return fail(p, "too many arguments in one response");
+				return fail(p, "response too large (too many arguments)");
 			}
 			i = j;
 		}
@@ -456,7 +461,7 @@ imap_parser_feed(struct imap_parser *p, const char *data, size_t len, size_t *us
 				if (push(p, IMAP_ARG_STRING, str, slen) < 0) {
 					p->phase = PH_ERROR;
 					*used = off;
-					return fail(p, "too many arguments in one response");
+					return fail(p, "response too large (too many arguments)");
 				}
 			}
 			continue;
@@ -464,7 +469,8 @@ imap_parser_feed(struct imap_parser *p, const char *data, size_t len, size_t *us
 
 		nl = memchr(data + off, '\n', len - off);
 		n = nl ? (size_t)(nl - (data + off)) + 1 : len - off;
-		if (p->text_total + p->line.len + n > IMAP_LINE_MAX || buf_append(&p->line, data + off, n) < 0) {
+		if (p->text_total + p->line.len + n > IMAP_LINE_MAX || p->mem + p->line.len + n > IMAP_RESPONSE_MAX ||
+		    buf_append(&p->line, data + off, n) < 0) {
 			p->phase = PH_ERROR;
 			*used = off;
 			return fail(p, "response longer than the line limit");
@@ -476,6 +482,7 @@ imap_parser_feed(struct imap_parser *p, const char *data, size_t len, size_t *us
 		if (l > 0 && p->line.data[l - 1] == '\r')
 			l--;
 		p->text_total += p->line.len;
+		p->mem += p->line.len;
 		r = parse_segment(p, p->line.data, l);
 		buf_reset(&p->line);
 		switch (r) {

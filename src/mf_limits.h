@@ -9,6 +9,9 @@
 #define IMAP_LINE_MAX        (8u * 1024 * 1024) /* non-literal text of one response */
 #define IMAP_DEPTH_MAX       16u                 /* nesting of parenthesised lists */
 #define IMAP_ARGS_MAX        (1u << 20)          /* arguments in one response, all levels */
+#define IMAP_RESPONSE_MAX    (32u * 1024 * 1024) /* memory one parsed response may hold:
+                                                   text, inline literals, argument records */
+#define IMAP_SEARCH_MAX      (4u << 20)          /* UIDs one UID SEARCH may return */
 #define IMAP_INLINE_LITERAL_MAX (64u * 1024)     /* literals kept in the parser; larger ones are streamed */
 #define IMAP_LITERAL_MAX     (2047ull * 1024 * 1024) /* largest literal (message) accepted */
 #define IMAP_TAG_MAX         32u
@@ -25,6 +28,7 @@
 /* secrets and config */
 #define PASSWORD_MAX         4096u
 #define CONFIG_VALUE_MAX     1024u
+#define CONFIG_FILE_MAX      (1024u * 1024)
 #define HEADER_SCAN_MAX      (64u * 1024) /* how far into a message we look for Return-Path */
 
 /* delivery */

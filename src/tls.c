@@ -153,7 +153,7 @@ tls_start(int fd, const char *host, const struct tls_opts *o, int timeout_ms, co
 		char got[2 * TLS_PIN_LEN + 1];
 		X509 *cert = SSL_get0_peer_certificate(t->ssl);
 		if (cert == NULL || X509_digest(cert, EVP_sha256(), md, &mdlen) != 1 || mdlen != TLS_PIN_LEN) {
-			err_set(err, MF_ECONNECT, "server sent no certificate to check against tls_fingerprint");
+			err_set(err, MF_ECONNECT, "server sent no certificate to check against tls_fingerprint; check host and port");
 			goto fail;
 		}
 		hex(md, mdlen, got);
@@ -171,7 +171,8 @@ tls_start(int fd, const char *host, const struct tls_opts *o, int timeout_ms, co
 	return t;
 
 ssl_fail:
-	err_set(err, MF_ECONNECT, "TLS setup failed: %s", ssl_errstr(ebuf, sizeof ebuf));
+	err_set(err, MF_ECONNECT, "TLS setup failed: %s; check tls_ca_file and tls_min_version",
+	    ssl_errstr(ebuf, sizeof ebuf));
 fail:
 	ERR_clear_error();
 	SSL_free(t->ssl);

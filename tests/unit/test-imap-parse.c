@@ -272,6 +272,34 @@ test_line_limit(void **state)
 }
 
 static void
+test_response_budget(void **state)
+{
+	/* Many inline literals in one response: refused once the response
+	 * would hold more than IMAP_RESPONSE_MAX, not after. */
+	struct imap_parser *p = imap_parser_new(0);
+	char *lit = calloc(1, IMAP_INLINE_LITERAL_MAX);
+	char head[64];
+	size_t used, fed = 0;
+	enum imap_parse_result r;
+	int n = snprintf(head, sizeof head, "X {%u}\r\n", IMAP_INLINE_LITERAL_MAX);
+
+	assert_int_equal(imap_parser_feed(p, "* 1 FETCH (", 11, &used), IMAP_PARSE_MORE);
+	for (;;) {
+		r = imap_parser_feed(p, head, (size_t)n, &used);
+		if (r != IMAP_PARSE_MORE)
+			break;
+		r = imap_parser_feed(p, lit, IMAP_INLINE_LITERAL_MAX, &used);
+		if (r != IMAP_PARSE_MORE)
+			break;
+		fed += IMAP_INLINE_LITERAL_MAX;
+		assert_true(fed <= IMAP_RESPONSE_MAX);
+	}
+	assert_int_equal(r, IMAP_PARSE_ERROR);
+	free(lit);
+	imap_parser_free(p);
+}
+
+static void
 test_two_responses_in_one_feed(void **state)
 {
 	struct imap_parser *p = imap_parser_new(0);
@@ -298,6 +326,7 @@ main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_depth_limit),
 		cmocka_unit_test(test_line_limit),
+		cmocka_unit_test(test_response_budget),
 		cmocka_unit_test(test_two_responses_in_one_feed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
