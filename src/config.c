@@ -431,45 +431,58 @@ account_load(dictionary *d, const char *file, const char *sec, const struct conf
 	return 0;
 }
 
-/* iniparser ends an unquoted value at ';' or '#' (a comment).  For a
- * command or a password that silently changes its meaning (a cut-off MDA
- * command may "deliver" into nothing), so such values must be quoted.
- * Scans the raw text of the file; returns 0 or MF_EUSAGE with err set. */
+/* iniparser ends an unquoted value at ';' or '#' (a comment), and a
+ * quoted one at its next quote (it knows no escapes).  For a command or a
+ * password that would silently change its meaning (a cut-off MDA command
+ * may "deliver" into nothing), so such values are refused instead.  Scans
+ * the raw text of the file; returns 0 or MF_EUSAGE with err set. */
 static int
-check_unquoted_comments(const char *path, const char *text, struct mf_error *err)
+check_raw_values(const char *path, const char *text, struct mf_error *err)
 {
 	char sec[256] = "";
 	const char *line = text;
 
 	while (*line) {
-		const char *end = strchr(line, '\n'), *p = line, *eq, *v;
+		const char *end = strchr(line, '\n'), *p = line, *eq, *v, *eol;
 		size_t len = end ? (size_t)(end - line) : strlen(line);
+		const struct key *k;
 		char key[64];
 		size_t klen;
 
-		while (p < line + len && isspace((unsigned char)*p))
+		eol = line + len;
+		while (p < eol && isspace((unsigned char)*p))
 			p++;
 		if (*p == '[') {
-			const char *close = memchr(p, ']', (size_t)(line + len - p));
+			const char *close = memchr(p, ']', (size_t)(eol - p));
 			if (close != NULL)
 				snprintf(sec, sizeof sec, "%.*s", (int)(close - p - 1), p + 1);
-		} else if (*p != ';' && *p != '#' && (eq = memchr(p, '=', (size_t)(line + len - p))) != NULL) {
-			const struct key *k;
+			for (char *c = sec; *c; c++)
+				*c = (char)tolower((unsigned char)*c);
+		} else if (*p != ';' && *p != '#' && (eq = memchr(p, '=', (size_t)(eol - p))) != NULL) {
 			for (klen = (size_t)(eq - p); klen > 0 && isspace((unsigned char)p[klen - 1]); klen--)
 				;
 			snprintf(key, sizeof key, "%.*s", (int)klen, p);
 			for (char *c = key; *c; c++)
 				*c = (char)tolower((unsigned char)*c);
-			for (v = eq + 1; v < line + len && isspace((unsigned char)*v); v++)
+			for (v = eq + 1; v < eol && isspace((unsigned char)*v); v++)
 				;
+			while (eol > v && isspace((unsigned char)eol[-1]))
+				eol--;
 			k = key_find(key);
-			if (k != NULL && (k->type == K_COMMAND || k->type == K_SECRET) && v < line + len &&
-			    *v != '"' && *v != '\'' && (memchr(v, ';', (size_t)(line + len - v)) != NULL ||
-			    memchr(v, '#', (size_t)(line + len - v)) != NULL)) {
-				for (char *c = sec; *c; c++)
-					*c = (char)tolower((unsigned char)*c);
-				return key_error(err, path, sec, key, "the value holds ';' or '#', which start a comment "
-				    "in this file and would cut it short; put the whole value in double quotes");
+			if (k != NULL && (k->type == K_COMMAND || k->type == K_SECRET) && v < eol) {
+				if (*v == '"' || *v == '\'') {
+					const char *close = memchr(v + 1, *v, (size_t)(eol - v - 1));
+					const char *after = close ? close + 1 : eol;
+					while (after < eol && isspace((unsigned char)*after))
+						after++;
+					if (close == NULL || (after < eol && *after != ';' && *after != '#'))
+						return key_error(err, path, sec, key, "a quoted value must be one quoted string "
+						    "with no %c inside (there are no escapes); quote it with the other kind of quote",
+						    *v);
+				} else if (memchr(v, ';', (size_t)(eol - v)) != NULL || memchr(v, '#', (size_t)(eol - v)) != NULL) {
+					return key_error(err, path, sec, key, "the value holds ';' or '#', which start a comment "
+					    "in this file and would cut it short; put the whole value in double quotes");
+				}
 			}
 		}
 		if (end == NULL)
@@ -558,7 +571,7 @@ config_load(const char *path, const struct config_overrides *ov, struct config *
 	fd = open_checked(path, &st, err);
 	if (fd < 0)
 		return err->code;
-	if (read_text(fd, path, &text, err) != 0 || check_unquoted_comments(path, text, err) != 0) {
+	if (read_text(fd, path, &text, err) != 0 || check_raw_values(path, text, err) != 0) {
 		free_secret(text);
 		close(fd);
 		return err->code;

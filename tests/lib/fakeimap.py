@@ -28,7 +28,9 @@ Faults (keyword arguments of FakeIMAP):
     greeting="ok"|"preauth"|"bye"
     login="ok"|"no"           answer to LOGIN/AUTHENTICATE with right creds
     store="ok"|"no"
-    fetch_fault=None|"drop-mid-literal"|"bye"
+    fetch_fault=None|"drop-mid-literal"|"bye"|"size-lie"
+                              size-lie: RFC822.SIZE one more than the body sent
+    on_fetch_message=fn(session, message)  called before each message is sent
     drop_after=2000           bytes of the literal sent before the drop
     sasl_ir=True, literal_plus=True, uidplus=True, logindisabled_before_tls=False
     handlers={"NAME": fn(session, tag, args)}   script any command yourself
@@ -85,6 +87,7 @@ class FakeIMAP:
         auth_mechs=("PLAIN", "LOGIN"),
         logindisabled_before_tls=False,
         handlers=None,
+        on_fetch_message=None,
         log_path=None,
         host="127.0.0.1",
         io_timeout=15.0,
@@ -109,6 +112,7 @@ class FakeIMAP:
         self.auth_mechs = tuple(auth_mechs)
         self.logindisabled_before_tls = logindisabled_before_tls
         self.handlers = dict(handlers or {})
+        self.on_fetch_message = on_fetch_message
         self.log_path = log_path
         self.host = host
         self.io_timeout = io_timeout
@@ -711,7 +715,8 @@ class Session:
                 elif n == "FLAGS":
                     parts.append(b"FLAGS (" + " ".join(sorted(m.flags)).encode() + b")")
                 elif n == "RFC822.SIZE":
-                    parts.append(b"RFC822.SIZE %d" % len(m.data))
+                    lie = 1 if self.srv.fetch_fault == "size-lie" else 0
+                    parts.append(b"RFC822.SIZE %d" % (len(m.data) + lie))
                 elif n == "INTERNALDATE":
                     parts.append(b'INTERNALDATE "01-Jan-2024 12:00:00 +0000"')
                 elif n in ("BODY[]", "BODY.PEEK[]", "RFC822", "BINARY[]", "BINARY.PEEK[]"):
@@ -725,6 +730,8 @@ class Session:
                 else:
                     self.send("%s BAD unsupported fetch item %s\r\n" % (tag, n))
                     return
+            if self.srv.on_fetch_message is not None:
+                self.srv.on_fetch_message(self, m)
             head = b"* %d FETCH (" % seq + b" ".join(parts)
             if literal is None:
                 self.send(head + b")\r\n")
