@@ -40,6 +40,12 @@ sink_deliver(struct sink *s, struct spool *msg, int *temporary, struct mf_error 
 	return r;
 }
 
+int
+sink_commit(struct sink *s, struct mf_error *err)
+{
+	return s->ops->commit(s, err);
+}
+
 void
 sink_close(struct sink *s)
 {

@@ -1,6 +1,6 @@
 /* deliver.h: delivery sinks.  A sink takes one complete message at a time
- * (already received in full) and reports whether it is safely delivered:
- * only then may the caller tell the server. */
+ * (already received in full); a message is safely delivered once a later
+ * commit has succeeded, and only then may the caller tell the server. */
 #ifndef MAILFETCH_DELIVER_H
 #define MAILFETCH_DELIVER_H
 
@@ -15,12 +15,18 @@ struct sink;
 
 struct sink_ops {
 	const char *name;
+	int durable_per_message; /* each successful deliver is already durable (an MDA) */
 	/* Prepares the sink (opens and checks an mbox); 0 or MF_EDELIVER. */
 	int (*open)(struct sink *s, struct mf_error *err);
 	/* Delivers msg (wire form, CRLF) from envelope sender; 0 when the
-	 * message is safely stored, else MF_EDELIVER with err set and
+	 * message is stored (durable at the next successful commit), else
+	 * MF_EDELIVER with err set, nothing of the message left behind, and
 	 * *temporary set if trying later may succeed. */
 	int (*deliver)(struct sink *s, struct spool *msg, const char *sender, int *temporary, struct mf_error *err);
+	/* Makes every message delivered since the last commit durable (mbox:
+	 * one fsync).  On failure none of them counts as delivered and
+	 * MF_EDELIVER is returned with err set. */
+	int (*commit)(struct sink *s, struct mf_error *err);
 	void (*close)(struct sink *s);
 };
 
@@ -39,6 +45,9 @@ extern const struct sink_ops sink_mbox_ops;
 struct sink *sink_open(const struct account *a, const char *who, struct mf_error *err);
 /* Delivers one message; see sink_ops.deliver. */
 int sink_deliver(struct sink *s, struct spool *msg, int *temporary, struct mf_error *err);
+/* Makes the messages delivered since the last commit durable; see sink_ops.commit. */
+int sink_commit(struct sink *s, struct mf_error *err);
+/* Closes; anything not committed is taken back where the sink can. */
 void sink_close(struct sink *s);
 
 /* The envelope sender from the message's Return-Path header, reduced to

@@ -1,14 +1,18 @@
 /* deliver_mbox.c: append messages to an mbox file (mboxrd).
  *
- * Per message: take the dotlock and an fcntl lock (both without blocking,
- * retrying with back-off, so two programs cannot deadlock), write the
- * From_ line, the quoted message and a blank line, fsync, unlock.  On any
- * failure the file is truncated back to its old size: never half a
- * message. */
+ * Messages are appended in batches: the first message of a batch takes
+ * the dotlock and an fcntl lock (both without blocking, retrying with
+ * back-off, so two programs cannot deadlock); each message is its From_
+ * line, the quoted message and a blank line; commit fsyncs once and
+ * unlocks.  A message whose write fails is truncated away at once (never
+ * half a message); a failed fsync truncates the whole batch away, since
+ * none of it is known to be on disk.  Only committed messages count as
+ * delivered. */
 #include "autoconfig.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +30,9 @@ struct mbox {
 	char *lockpath;
 	int dotlock_usable;
 	int write_errno;
+	int locked;        /* a batch is open: we hold both locks */
+	off_t batch_start; /* file size when the batch began */
+	off_t size;        /* file size now (we are the only writer while locked) */
 };
 
 /* Opens (or creates) the mbox file and checks it is one; sets m->fd. */
@@ -80,6 +87,30 @@ mbox_open(struct sink *s, struct mf_error *err)
 	return 0;
 }
 
+/* Whether the dotlock names a process of this machine that is gone (a
+ * killed run of ours, say): then it need not age MBOX_DOTLOCK_STALE. */
+static int
+dotlock_owner_dead(const char *lockpath)
+{
+	char buf[32];
+	long pid;
+	char *end;
+	ssize_t n;
+	int fd = open(lockpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	pid = strtol(buf, &end, 10);
+	if (pid <= 0 || (*end != '\n' && *end != '\0'))
+		return 0;
+	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
 /* 1: taken, 0: busy, -1: cannot dotlock here at all. */
 static int
 dotlock_try(struct sink *s, struct mbox *m)
@@ -95,7 +126,8 @@ dotlock_try(struct sink *s, struct mbox *m)
 		return 1;
 	}
 	if (errno == EEXIST) {
-		if (stat(m->lockpath, &st) == 0 && time(NULL) - st.st_mtime > MBOX_DOTLOCK_STALE) {
+		if (dotlock_owner_dead(m->lockpath) ||
+		    (stat(m->lockpath, &st) == 0 && time(NULL) - st.st_mtime > MBOX_DOTLOCK_STALE)) {
 			log_warn(s->who, "removing stale lock %s", m->lockpath);
 			unlink(m->lockpath);
 		}
@@ -155,28 +187,66 @@ mbox_put(void *ctx, const char *p, size_t n)
 		}
 		p += w;
 		n -= (size_t)w;
+		m->size += w;
 	}
 	return 0;
 }
 
-static int
-mbox_deliver(struct sink *s, struct spool *msg, const char *sender, int *temporary, struct mf_error *err)
+/* Cuts the file back to size after a failed write. */
+static void
+mbox_truncate(struct sink *s, struct mbox *m, off_t size)
 {
-	struct mbox *m = s->priv;
-	struct stat st, now_st;
-	char date[64], *from;
-	time_t now = time(NULL);
-	struct tm tm;
-	int r = 0;
+	if (ftruncate(m->fd, size) < 0)
+		log_error(s->who, "cannot truncate mbox %s back to %lld bytes after a failed write: %s",
+		    s->acct->mbox, (long long)size, strerror(errno));
+	m->size = size;
+}
 
+/* An mbox must end with a blank line after its last message.  If it does
+ * not, a writer (a killed run, another program) stopped half-way: add the
+ * missing line breaks so that our From_ line starts a message of its own
+ * instead of being swallowed by the broken one. */
+static int
+mbox_repair_tail(struct sink *s, struct mbox *m, struct mf_error *err)
+{
+	char tail[2];
+	int rfd;
+	ssize_t n;
+
+	if (m->size == 0)
+		return 0;
+	rfd = open(s->acct->mbox, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	n = rfd >= 0 ? pread(rfd, tail, 2, m->size - (m->size >= 2 ? 2 : 1)) : -1;
+	if (rfd >= 0)
+		close(rfd);
+	if (n <= 0 || (n == 2 && tail[0] == '\n' && tail[1] == '\n'))
+		return 0;
+	log_warn(s->who, "mbox %s does not end with a complete message (a writer was interrupted); "
+	    "adding a line break so the next message starts cleanly", s->acct->mbox);
+	if (mbox_put(m, "\n\n", tail[n - 1] == '\n' ? 1 : 2) < 0) {
+		mbox_truncate(s, m, m->batch_start);
+		return err_set(err, MF_EDELIVER, "cannot write to mbox %s: %s; free some space or fix the file",
+		    s->acct->mbox, strerror(m->write_errno));
+	}
+	return 0;
+}
+
+/* Opens a batch: locks, and makes sure we hold the file the path names
+ * now (a mail reader may have replaced it, compacting it, since we
+ * opened it). */
+static int
+mbox_begin(struct sink *s, struct mbox *m, int *temporary, struct mf_error *err)
+{
+	struct stat st, now_st;
+
+	if (m->locked)
+		return 0;
 	if (m->fd < 0 && mbox_open_file(s, m, err) != 0)
 		return err->code;
 	if (mbox_lock(s, m, err) != 0) {
 		*temporary = 1;
 		return err->code;
 	}
-	/* A mail reader may have replaced the file (compacting it) since we
-	 * opened it: what we append must go to the file the path names now. */
 	if (stat(s->acct->mbox, &now_st) < 0 || fstat(m->fd, &st) < 0 ||
 	    now_st.st_dev != st.st_dev || now_st.st_ino != st.st_ino) {
 		mbox_unlock(m);
@@ -188,26 +258,60 @@ mbox_deliver(struct sink *s, struct spool *msg, const char *sender, int *tempora
 			return err->code;
 		}
 		if (fstat(m->fd, &st) < 0) {
-			r = err_set(err, MF_EDELIVER, "cannot stat mbox %s: %s; check the file", s->acct->mbox, strerror(errno));
-			goto out;
+			mbox_unlock(m);
+			return err_set(err, MF_EDELIVER, "cannot stat mbox %s: %s; check the file", s->acct->mbox,
+			    strerror(errno));
 		}
 	}
+	m->locked = 1;
+	m->batch_start = m->size = st.st_size;
+	return mbox_repair_tail(s, m, err);
+}
+
+static int
+mbox_deliver(struct sink *s, struct spool *msg, const char *sender, int *temporary, struct mf_error *err)
+{
+	struct mbox *m = s->priv;
+	char date[64], *from;
+	time_t now = time(NULL);
+	struct tm tm;
+	off_t before;
+	int r = 0;
+
+	if (mbox_begin(s, m, temporary, err) != 0)
+		return err->code;
+	before = m->size;
 	localtime_r(&now, &tm);
 	strftime(date, sizeof date, "%a %b %e %H:%M:%S %Y", &tm);
 	from = xasprintf("From %s %s\n", sender, date);
 	m->write_errno = 0;
 	if (mbox_put(m, from, strlen(from)) < 0 || deliver_convert(s, msg, 1, 1, mbox_put, m) != 0 ||
-	    mbox_put(m, "\n", 1) < 0 || fsync(m->fd) < 0) {
+	    mbox_put(m, "\n", 1) < 0) {
 		int e = m->write_errno ? m->write_errno : errno;
-		if (ftruncate(m->fd, st.st_size) < 0)
-			log_error(s->who, "cannot truncate mbox %s back to %lld bytes after a failed write: %s",
-			    s->acct->mbox, (long long)st.st_size, strerror(errno));
+		mbox_truncate(s, m, before);
 		r = err_set(err, MF_EDELIVER, "cannot write to mbox %s: %s; free some space or fix the file, "
 		    "the message stays on the server", s->acct->mbox, strerror(e));
 	}
 	free(from);
-out:
+	return r;
+}
+
+static int
+mbox_commit(struct sink *s, struct mf_error *err)
+{
+	struct mbox *m = s->priv;
+	int r = 0;
+
+	if (!m->locked)
+		return 0;
+	if (m->size != m->batch_start && fsync(m->fd) < 0) {
+		int e = errno;
+		mbox_truncate(s, m, m->batch_start);
+		r = err_set(err, MF_EDELIVER, "cannot write to mbox %s: fsync: %s; free some space or fix the file, "
+		    "the messages stay on the server", s->acct->mbox, strerror(e));
+	}
 	mbox_unlock(m);
+	m->locked = 0;
 	return r;
 }
 
@@ -217,6 +321,11 @@ mbox_close(struct sink *s)
 	struct mbox *m = s->priv;
 	if (m == NULL)
 		return;
+	if (m->locked) {
+		/* An uncommitted batch counts as not delivered: take it back. */
+		mbox_truncate(s, m, m->batch_start);
+		mbox_unlock(m);
+	}
 	if (m->fd >= 0)
 		close(m->fd);
 	free(m->lockpath);
@@ -227,5 +336,6 @@ const struct sink_ops sink_mbox_ops = {
 	.name = "mbox",
 	.open = mbox_open,
 	.deliver = mbox_deliver,
+	.commit = mbox_commit,
 	.close = mbox_close,
 };

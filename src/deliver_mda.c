@@ -276,6 +276,13 @@ mda_deliver(struct sink *s, struct spool *msg, const char *sender, int *temporar
 	return 0;
 }
 
+/* Each MDA that exited 0 has delivered: nothing is left to make durable. */
+static int
+mda_commit(struct sink *s, struct mf_error *err)
+{
+	return 0;
+}
+
 static void
 mda_close(struct sink *s)
 {
@@ -283,7 +290,9 @@ mda_close(struct sink *s)
 
 const struct sink_ops sink_mda_ops = {
 	.name = "mda",
+	.durable_per_message = 1,
 	.open = mda_open,
 	.deliver = mda_deliver,
+	.commit = mda_commit,
 	.close = mda_close,
 };

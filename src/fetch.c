@@ -1,10 +1,11 @@
 /* fetch.c: one poll of one account.
  *
- * Order of events for each folder: SELECT, UID SEARCH, then batches of
- * UID FETCH ... BODY.PEEK[]; each message is received in full, delivered,
- * and only once the sink has confirmed it is its UID queued for marking.
- * After each batch the queued UIDs get \Seen (keep = yes) or \Deleted and
- * UID EXPUNGE (keep = no).  A message that fails delivery is never marked. */
+ * Order of events for each folder: SELECT, UID SEARCH, then UID FETCH ...
+ * BODY.PEEK[] in chunks, pipelined; each message is received in full and
+ * delivered; when a chunk's FETCH is over, the sink commits (one fsync for
+ * an mbox) and only then do the chunk's delivered UIDs get \Seen (keep =
+ * yes) or \Seen \Deleted and UID EXPUNGE (keep = no).  A message whose
+ * delivery or commit failed is never marked. */
 #include "autoconfig.h"
 
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include "fetch.h"
 #include "secret.h"
 #include "spool.h"
+#include "state.h"
 #include "xmalloc.h"
 
 /* What one account's run has learned and done. */
@@ -30,12 +32,17 @@ struct session {
 	struct imap *imap;
 	struct sink *sink;
 	struct spool *spool;
+	struct state *state;   /* delivered-but-unmarked journal */
 	const char *folder;
-	uint32_t *done;        /* UIDs delivered in this batch, to be marked */
-	size_t ndone;
-	unsigned long delivered, failed;
+	uint32_t uidvalidity;
+	uint32_t *done;        /* UIDs delivered since the last commit */
+	size_t ndone, done_cap;
+	unsigned long long done_bytes;
+	unsigned long delivered, failed; /* committed, and not delivered */
 	unsigned long long bytes;
 	int result;            /* worst status so far */
+	int mark_rc;           /* a mark that could not be sent (connection) */
+	struct mf_error mark_err;
 };
 
 /* Termination signals wait while a message is being delivered, so a
@@ -52,6 +59,18 @@ block_termination(sigset_t *old)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGQUIT);
 	sigprocmask(SIG_BLOCK, &set, old);
+}
+
+/* Records delivered UIDs in the state journal; a failure costs only the
+ * protection against redelivery after a crash, so it is reported and the
+ * run goes on. */
+static void
+journal(struct session *s, const uint32_t *uids, size_t n, int sync)
+{
+	struct mf_error err;
+
+	if (state_delivered(s->state, s->folder, s->uidvalidity, uids, n, sync, &err) != 0)
+		log_error(s->a->who, "%s", err.msg);
 }
 
 static void
@@ -78,32 +97,120 @@ on_message(void *ctx, uint32_t uid, struct spool *msg, const char *problem)
 		log_error(s->a->who, "%s: UID %u (%llu bytes) not delivered: %s", s->folder, uid, size, err.msg);
 		return;
 	}
+	if (s->ndone == s->done_cap) {
+		s->done_cap = s->done_cap ? s->done_cap * 2 : 128;
+		s->done = xreallocarray(s->done, s->done_cap, sizeof *s->done);
+	}
 	s->done[s->ndone++] = uid;
-	s->delivered++;
-	s->bytes += size;
+	s->done_bytes += size;
 	log_info(s->a->name, "%s: UID %u, %llu bytes: delivered", s->folder, uid, size);
+	/* An MDA has it for good: journal it now, so that even a kill before
+	 * the end of the chunk does not make it come again. */
+	if (s->sink->ops->durable_per_message)
+		journal(s, &uid, 1, 0);
 }
 
-/* Tells the server about the batch's confirmed deliveries. */
-static int
-mark_done(struct session *s, struct mf_error *err)
+/* \Seen with \Deleted too for keep = no: a message whose expunge fails
+ * is not fetched again. */
+static const char *
+mark_flags(const struct session *s)
 {
-	int rc;
+	return s->a->keep ? "\\Seen" : "\\Seen \\Deleted";
+}
 
+/* Whether marks of keep = no can be followed by UID EXPUNGE. */
+static int
+mark_expunge(const struct session *s)
+{
+	return !s->a->keep && imap_has_cap(s->imap, IMAP_CAP_UIDPLUS);
+}
+
+/* A chunk's FETCH is over: make its deliveries durable, then (only then)
+ * tell the server about them. */
+static void
+on_chunk_done(void *ctx, const uint32_t *uids, size_t n, const char *refused)
+{
+	struct session *s = ctx;
+	struct mf_error err = { 0 };
+	int expunge = 0;
+
+	if (refused != NULL) {
+		/* A NO to FETCH (messages expunged meanwhile): what did
+		 * arrive was delivered and is marked as usual. */
+		log_error(s->a->who, "%s: UID FETCH failed: server said %s", s->folder, refused);
+		s->result = status_worse(s->result, MF_ESERVER);
+	}
 	if (s->ndone == 0)
-		return 0;
-	if (s->a->keep)
-		return imap_uid_store(s->imap, s->done, s->ndone, "\\Seen", err);
-	/* \Seen too, so that a message whose expunge fails is not fetched again. */
-	rc = imap_uid_store(s->imap, s->done, s->ndone, "\\Seen \\Deleted", err);
-	if (rc != 0)
-		return rc;
-	if (!imap_has_cap(s->imap, IMAP_CAP_UIDPLUS)) {
+		return;
+	if (sink_commit(s->sink, &err) != 0) {
+		log_error(s->a->who, "%s: %zu message%s not delivered: %s", s->folder, s->ndone,
+		    s->ndone == 1 ? "" : "s", err.msg);
+		s->failed += s->ndone;
+		s->result = status_worse(s->result, MF_EDELIVER);
+		s->ndone = 0;
+		s->done_bytes = 0;
+		return;
+	}
+	s->delivered += s->ndone;
+	s->bytes += s->done_bytes;
+	/* Durable now: journal the chunk (an MDA's are in already), then mark. */
+	if (s->sink->ops->durable_per_message)
+		journal(s, NULL, 0, 1);
+	else
+		journal(s, s->done, s->ndone, 1);
+	expunge = mark_expunge(s);
+	if (!s->a->keep && !expunge)
 		/* Plain EXPUNGE would also remove what other clients marked. */
 		log_warn(s->a->who, "server lacks UIDPLUS: %zu messages flagged \\Deleted but not expunged", s->ndone);
+	if (s->mark_rc == 0)
+		s->mark_rc = imap_fetch_mark(s->imap, s->done, s->ndone, mark_flags(s), expunge, &s->mark_err);
+	s->ndone = 0;
+	s->done_bytes = 0;
+	(void)uids;
+	(void)n;
+}
+
+static const struct imap_fetch_ops fetch_ops = {
+	.message = on_message,
+	.chunk_done = on_chunk_done,
+};
+
+/* Messages an earlier run delivered but could not mark (it was killed, or
+ * the server refused the marks) are in the journal: mark them now and
+ * take them out of uids[0..*n) instead of delivering them again.  Only
+ * entries under the folder's current UIDVALIDITY count. */
+static int
+finish_journaled(struct session *s, uint32_t *uids, size_t *n, struct mf_error *err)
+{
+	const uint32_t *had;
+	size_t nhad = state_pending(s->state, s->folder, s->uidvalidity, &had), k = 0, j = 0, nmark = 0;
+	uint32_t *mark;
+	int rc;
+
+	if (nhad == 0)
+		return 0;
+	mark = xreallocarray(NULL, nhad, sizeof *mark);
+	for (size_t i = 0; i < *n; i++) {
+		while (j < nhad && had[j] < uids[i])
+			j++;
+		if (j < nhad && had[j] == uids[i])
+			mark[nmark++] = uids[i];
+		else
+			uids[k++] = uids[i];
+	}
+	*n = k;
+	if (nmark == 0) {
+		state_marked(s->state, s->folder);
+		free(mark);
 		return 0;
 	}
-	return imap_uid_expunge(s->imap, s->done, s->ndone, err);
+	log_info(s->a->name, "%s: %zu message%s delivered by an earlier run, marking only", s->folder, nmark,
+	    nmark == 1 ? "" : "s");
+	rc = imap_mark(s->imap, mark, nmark, mark_flags(s), mark_expunge(s), err);
+	if (rc == 0)
+		state_marked(s->state, s->folder);
+	free(mark);
+	return rc;
 }
 
 /* One folder: select, search, then fetch, deliver and mark batch by batch.
@@ -138,32 +245,34 @@ poll_folder(struct session *s, const char *folder, struct mf_error *err)
 	rc = imap_uid_search(s->imap, s->a->fetch == FETCH_ALL ? "UNDELETED" : "UNSEEN UNDELETED", &uids, &n, err);
 	if (rc != 0)
 		goto fail;
+	s->uidvalidity = uidvalidity;
+	if ((rc = finish_journaled(s, uids, &n, err)) != 0)
+		goto fail;
 	log_info(s->a->name, "%s: %zu message%s to fetch", folder, n, n == 1 ? "" : "s");
-	for (size_t off = 0; off < n; off += IMAP_FETCH_BATCH) {
-		size_t k = n - off < IMAP_FETCH_BATCH ? n - off : IMAP_FETCH_BATCH;
-		s->done = xreallocarray(s->done, k, sizeof *s->done);
-		s->ndone = 0;
-		rc = imap_uid_fetch(s->imap, uids + off, k, s->spool, on_message, s, err);
-		if (rc != 0 && err->reply) {
-			/* A NO to FETCH (messages expunged meanwhile): what did
-			 * arrive was delivered and must be marked. */
-			log_error(s->a->who, "%s", err->msg);
-			s->result = status_worse(s->result, rc);
-			rc = 0;
-		}
-		if (rc == 0)
-			rc = mark_done(s, err);
-		if (rc != 0) {
-			if (s->ndone > 0)
-				log_error(s->a->who, "%s: %zu delivered message%s could not be marked on the server; "
-				    "they will be fetched again next time", folder, s->ndone, s->ndone == 1 ? "" : "s");
-			goto fail;
-		}
+	s->ndone = 0;
+	s->done_bytes = 0;
+	rc = imap_fetch(s->imap, uids, n, s->spool, &fetch_ops, s, err);
+	if (rc == 0 && s->mark_rc != 0) {
+		*err = s->mark_err;
+		rc = s->mark_rc;
 	}
+	if (rc != 0)
+		goto fail;
+	state_marked(s->state, folder);
 	free(uids);
 	return 0;
 fail:
 	free(uids);
+	if (s->ndone > 0) {
+		/* Delivered, never committed nor marked: an mbox takes them
+		 * back when it closes; an MDA has them already. */
+		log_warn(s->a->who, "%s: %zu message%s received before the failure could not be marked on the server; "
+		    "%s", folder, s->ndone, s->ndone == 1 ? "" : "s",
+		    s->a->deliver == DELIVER_MBOX ? "they are taken back out of the mbox and stay on the server"
+						  : "the MDA has them, and they will be delivered again next time");
+		s->ndone = 0;
+		s->done_bytes = 0;
+	}
 	if (!err->reply)
 		return rc;
 	log_error(s->a->who, "%s: %s", folder, err->msg);
@@ -243,6 +352,7 @@ fetch_account(const struct account *a)
 		rc = s.sink == NULL ? err.code : 0;
 	}
 	if (rc == 0) {
+		state_open(a, &s.state, &err);
 		s.spool = spool_new();
 		for (size_t i = 0; i < a->nfolders && rc == 0; i++)
 			rc = poll_folder(&s, a->folders[i], &err);
@@ -262,6 +372,10 @@ fetch_account(const struct account *a)
 		    s.delivered + s.failed, s.delivered + s.failed == 1 ? "" : "s", s.bytes, a->user, a->host,
 		    s.delivered, s.failed);
 	sink_close(s.sink);
+	if (state_close(s.state, &err) != 0) {
+		log_error(a->who, "%s", err.msg);
+		s.result = status_worse(s.result, MF_EINTERNAL);
+	}
 	spool_free(s.spool);
 	free(s.done);
 	imap_free(s.imap);

@@ -20,6 +20,19 @@
 #include "log.h"
 #include "xmalloc.h"
 
+enum pend_kind { PEND_FETCH, PEND_MARK };
+
+/* A command sent and not yet answered (pipelined fetches only). */
+struct pending {
+	unsigned tagno;
+	enum pend_kind kind;
+	size_t first, count;    /* FETCH: uids[first..first+count); MARK: count of UIDs */
+	enum imap_resp_status st;
+	char text[160];
+};
+
+struct fetch_run;
+
 struct imap {
 	struct conn *conn;
 	struct imap_parser *parser;
@@ -33,6 +46,9 @@ struct imap {
 	uint32_t uidvalidity;
 	int read_only;          /* the selected folder is [READ-ONLY] */
 	char bye[200];          /* text of an untagged BYE, if one came */
+	struct pending pend[IMAP_PIPELINE_MAX];
+	size_t npend;
+	struct fetch_run *fetch_run; /* the imap_fetch in progress, if any */
 };
 
 /* What a command wants to see besides the tagged reply. */
@@ -522,10 +538,10 @@ imap_uid_search(struct imap *im, const char *criteria, uint32_t **uids, size_t *
 }
 
 struct fetch_ctx {
-	const uint32_t *uids;   /* the UIDs asked for in this command */
+	const uint32_t *uids;   /* every UID this fetch asks for */
 	size_t n;
 	unsigned char *seen;    /* which of them have been handed over */
-	imap_message_fn fn;
+	const struct imap_fetch_ops *ops;
 	void *ctx;
 	struct cmd_handler *h;
 };
@@ -598,54 +614,154 @@ fetch_untagged(struct imap *im, const struct imap_response *r, void *ctx)
 		problem = why;
 	}
 	f->seen[at] = 1;
-	f->fn(f->ctx, uid, f->h->spool, problem);
+	f->ops->message(f->ctx, uid, f->h->spool, problem);
+}
+
+/* Sends "TAG cmd" without waiting and records it as outstanding. */
+static int
+imap_send(struct imap *im, const char *cmd, enum pend_kind kind, size_t first, size_t count, struct mf_error *err)
+{
+	struct pending *p;
+	struct buf line;
+	int rc;
+
+	if (im->npend == IMAP_PIPELINE_MAX)
+		fatal("imap_send: pipeline full");
+	p = &im->pend[im->npend++];
+	memset(p, 0, sizeof *p);
+	p->tagno = ++im->tagno;
+	p->kind = kind;
+	p->first = first;
+	p->count = count;
+	buf_init(&line, 0);
+	buf_printf(&line, "A%04u %s\r\n", p->tagno, cmd);
+	rc = conn_write(im->conn, line.data, line.len, line.len, err);
+	buf_free(&line);
+	return rc;
+}
+
+/* Reads one response of a pipeline; a tagged one completes its command,
+ * which is removed from the outstanding list after on_done has seen it. */
+static int
+imap_pump(struct imap *im, struct cmd_handler *h,
+    void (*on_done)(struct imap *im, const struct pending *p, void *ctx), void *ctx, struct mf_error *err)
+{
+	const struct imap_response *r;
+	unsigned tagno = 0;
+	size_t i = 0;
+
+	h->spool_used = 0;
+	if (imap_read(im, h, &r, err) != 0)
+		return err->code;
+	if (r->kind == IMAP_RESP_UNTAGGED) {
+		if (h->untagged != NULL)
+			h->untagged(im, r, h->ctx);
+		return 0;
+	}
+	if (r->kind == IMAP_RESP_CONTINUE)
+		return err_set(err, MF_EPROTO, "server asked for more input where none was due; "
+		    "report this to the server's administrator");
+	if (sscanf(r->tag, "A%u", &tagno) == 1)
+		while (i < im->npend && im->pend[i].tagno != tagno)
+			i++;
+	if (tagno == 0 || i == im->npend)
+		return err_set(err, MF_EPROTO, "server answered with unknown tag %s; "
+		    "report this to the server's administrator", r->tag);
+	im->pend[i].st = r->status;
+	snprintf(im->pend[i].text, sizeof im->pend[i].text, "%s", r->text ? r->text : "");
+	on_done(im, &im->pend[i], ctx);
+	memmove(&im->pend[i], &im->pend[i + 1], (im->npend - i - 1) * sizeof im->pend[0]);
+	im->npend--;
+	return 0;
+}
+
+struct fetch_run {
+	struct fetch_ctx *f;
+	size_t inflight;        /* FETCH commands outstanding */
+	size_t mark_failed;     /* UIDs whose STORE or EXPUNGE was refused */
+	char mark_text[160];
+};
+
+static void
+fetch_done(struct imap *im, const struct pending *p, void *ctx)
+{
+	struct fetch_run *run = ctx;
+
+	if (p->kind == PEND_FETCH) {
+		run->inflight--;
+		run->f->ops->chunk_done(run->f->ctx, run->f->uids + p->first, p->count,
+		    p->st == IMAP_ST_OK ? NULL : p->text);
+	} else if (p->kind == PEND_MARK && p->st != IMAP_ST_OK) {
+		run->mark_failed += p->count;
+		snprintf(run->mark_text, sizeof run->mark_text, "%s", p->text);
+	}
 }
 
 int
-imap_uid_fetch(struct imap *im, const uint32_t *uids, size_t n, struct spool *spool,
-    imap_message_fn fn, void *ctx, struct mf_error *err)
+imap_fetch(struct imap *im, const uint32_t *uids, size_t n, struct spool *spool,
+    const struct imap_fetch_ops *ops, void *ctx, struct mf_error *err)
 {
 	struct cmd_handler h = { .untagged = fetch_untagged, .spool = spool };
-	struct fetch_ctx f = { .fn = fn, .ctx = ctx, .h = &h };
-	size_t done = 0;
+	struct fetch_ctx f = { .uids = uids, .n = n, .ops = ops, .ctx = ctx, .h = &h };
+	struct fetch_run run = { .f = &f };
+	size_t next = 0;
 	int rc = 0;
 
 	h.ctx = &f;
-	while (done < n && rc == 0) {
-		struct buf cmd;
-		size_t k;
-		buf_init(&cmd, 0);
-		buf_printf(&cmd, "UID FETCH ");
-		k = imap_uid_set(&cmd, uids + done, n - done, IMAP_CMD_MAX - 64);
-		buf_printf(&cmd, " (UID RFC822.SIZE BODY.PEEK[])");
-		f.uids = uids + done;
-		f.n = k;
-		f.seen = xcalloc(k, 1);
-		rc = imap_simple(im, cmd.data, &h, "UID FETCH", err);
-		free(f.seen);
-		buf_free(&cmd);
-		done += k;
+	f.seen = xcalloc(n ? n : 1, 1);
+	im->fetch_run = &run;
+	while (rc == 0 && (next < n || im->npend > 0)) {
+		/* Keep a few FETCH commands ahead, so the link never idles
+		 * waiting for a round trip. */
+		while (rc == 0 && next < n && run.inflight < IMAP_FETCH_WINDOW && im->npend < IMAP_PIPELINE_MAX - 2) {
+			struct buf cmd;
+			size_t k;
+			buf_init(&cmd, 0);
+			buf_printf(&cmd, "UID FETCH ");
+			k = imap_uid_set(&cmd, uids + next, n - next < IMAP_FETCH_BATCH ? n - next : IMAP_FETCH_BATCH,
+			    IMAP_CMD_MAX - 64);
+			buf_printf(&cmd, " (UID RFC822.SIZE BODY.PEEK[])");
+			rc = imap_send(im, cmd.data, PEND_FETCH, next, k, err);
+			buf_free(&cmd);
+			next += k;
+			run.inflight++;
+		}
+		if (rc == 0)
+			rc = imap_pump(im, &h, fetch_done, &run, err);
+	}
+	im->fetch_run = NULL;
+	free(f.seen);
+	if (rc == 0 && run.mark_failed > 0) {
+		err_set(err, MF_ESERVER, "%zu delivered message%s could not be marked on the server (it said %s); "
+		    "they will be fetched again next time", run.mark_failed, run.mark_failed == 1 ? "" : "s",
+		    run.mark_text);
+		err->reply = 1;
+		return err->code;
 	}
 	return rc;
 }
 
-/* Runs "UID <verb> <set> <suffix>" over uids, split to fit the command length. */
+/* Sends UID STORE (and UID EXPUNGE) for uids without waiting. */
 static int
-uid_command(struct imap *im, const char *verb, const char *suffix, const uint32_t *uids, size_t n,
-    struct mf_error *err)
+send_marks(struct imap *im, const uint32_t *uids, size_t n, const char *flags, int expunge, struct mf_error *err)
 {
 	size_t done = 0;
 
 	while (done < n) {
-		struct buf cmd;
+		struct buf set, cmd;
 		size_t k;
 		int rc;
+		buf_init(&set, 0);
 		buf_init(&cmd, 0);
-		buf_printf(&cmd, "UID %s ", verb);
-		k = imap_uid_set(&cmd, uids + done, n - done, IMAP_CMD_MAX - 64);
-		if (suffix != NULL)
-			buf_printf(&cmd, " %s", suffix);
-		rc = imap_simple(im, cmd.data, NULL, cmd.data, err);
+		k = imap_uid_set(&set, uids + done, n - done, IMAP_CMD_MAX - 64);
+		buf_printf(&cmd, "UID STORE %s +FLAGS.SILENT (%s)", set.data, flags);
+		rc = imap_send(im, cmd.data, PEND_MARK, 0, k, err);
+		if (rc == 0 && expunge) {
+			buf_reset(&cmd);
+			buf_printf(&cmd, "UID EXPUNGE %s", set.data);
+			rc = imap_send(im, cmd.data, PEND_MARK, 0, k, err);
+		}
+		buf_free(&set);
 		buf_free(&cmd);
 		if (rc != 0)
 			return rc;
@@ -655,17 +771,31 @@ uid_command(struct imap *im, const char *verb, const char *suffix, const uint32_
 }
 
 int
-imap_uid_store(struct imap *im, const uint32_t *uids, size_t n, const char *flags, struct mf_error *err)
+imap_fetch_mark(struct imap *im, const uint32_t *uids, size_t n, const char *flags, int expunge,
+    struct mf_error *err)
 {
-	char suffix[128];
-	snprintf(suffix, sizeof suffix, "+FLAGS.SILENT (%s)", flags);
-	return uid_command(im, "STORE", suffix, uids, n, err);
+	if (im->fetch_run == NULL)
+		fatal("imap_fetch_mark outside imap_fetch");
+	return send_marks(im, uids, n, flags, expunge, err);
 }
 
 int
-imap_uid_expunge(struct imap *im, const uint32_t *uids, size_t n, struct mf_error *err)
+imap_mark(struct imap *im, const uint32_t *uids, size_t n, const char *flags, int expunge, struct mf_error *err)
 {
-	return uid_command(im, "EXPUNGE", NULL, uids, n, err);
+	struct cmd_handler h = { 0 };
+	struct fetch_run run = { 0 };
+	int rc;
+
+	rc = send_marks(im, uids, n, flags, expunge, err);
+	while (rc == 0 && im->npend > 0)
+		rc = imap_pump(im, &h, fetch_done, &run, err);
+	if (rc == 0 && run.mark_failed > 0) {
+		err_set(err, MF_ESERVER, "%zu message%s could not be marked on the server (it said %s)",
+		    run.mark_failed, run.mark_failed == 1 ? "" : "s", run.mark_text);
+		err->reply = 1;
+		return err->code;
+	}
+	return rc;
 }
 
 int

@@ -49,20 +49,34 @@ int imap_select(struct imap *im, const char *folder, uint32_t *exists, uint32_t 
 /* UID SEARCH criteria; *uids (sorted, no duplicates; caller frees) and *n. */
 int imap_uid_search(struct imap *im, const char *criteria, uint32_t **uids, size_t *n, struct mf_error *err);
 
-/* Called for each message received in full.  problem is NULL, or why the
- * message must not be delivered (it could not be stored locally, or its
- * size differs from the RFC822.SIZE the server gave). */
-typedef void (*imap_message_fn)(void *ctx, uint32_t uid, struct spool *msg, const char *problem);
+/* What imap_fetch() hands back to its caller. */
+struct imap_fetch_ops {
+	/* Each message received in full.  problem is NULL, or why it must
+	 * not be delivered (it could not be stored locally, or its size
+	 * differs from the RFC822.SIZE the server gave). */
+	void (*message)(void *ctx, uint32_t uid, struct spool *msg, const char *problem);
+	/* The FETCH for uids[0..n) is over: every message of it that came has
+	 * been handed to message().  refused is NULL, or the server's text if
+	 * it answered NO/BAD.  The caller makes its deliveries durable here
+	 * and may mark them with imap_fetch_mark(). */
+	void (*chunk_done)(void *ctx, const uint32_t *uids, size_t n, const char *refused);
+};
 
-/* UID FETCH uids[0..n) (sorted) with RFC822.SIZE and BODY.PEEK[], as few commands as the
- * command length allows; each message arrives in spool and is handed to
- * fn before the next is read.  A tagged NO is MF_ESERVER. */
-int imap_uid_fetch(struct imap *im, const uint32_t *uids, size_t n, struct spool *spool,
-    imap_message_fn fn, void *ctx, struct mf_error *err);
-/* UID STORE uids +FLAGS.SILENT (flags), e.g. flags = "\\Seen". */
-int imap_uid_store(struct imap *im, const uint32_t *uids, size_t n, const char *flags, struct mf_error *err);
-/* UID EXPUNGE uids (needs UIDPLUS). */
-int imap_uid_expunge(struct imap *im, const uint32_t *uids, size_t n, struct mf_error *err);
+/* Fetches uids[0..n) (sorted) with UID FETCH (UID RFC822.SIZE
+ * BODY.PEEK[]), in chunks of IMAP_FETCH_BATCH, keeping up to
+ * IMAP_FETCH_WINDOW commands in flight so no round trip is waited for;
+ * marks queued by chunk_done go out at once and their replies are
+ * collected on the way.  Returns 0 when every command is answered; a mark
+ * the server refused gives MF_ESERVER with err->reply set. */
+int imap_fetch(struct imap *im, const uint32_t *uids, size_t n, struct spool *spool,
+    const struct imap_fetch_ops *ops, void *ctx, struct mf_error *err);
+/* From chunk_done only: UID STORE uids +FLAGS.SILENT (flags), then UID
+ * EXPUNGE uids if expunge (needs UIDPLUS), sent without waiting. */
+int imap_fetch_mark(struct imap *im, const uint32_t *uids, size_t n, const char *flags, int expunge,
+    struct mf_error *err);
+/* Outside imap_fetch: marks uids like imap_fetch_mark and waits for the
+ * answers; a refusal is MF_ESERVER with err->reply set. */
+int imap_mark(struct imap *im, const uint32_t *uids, size_t n, const char *flags, int expunge, struct mf_error *err);
 /* Number of commands sent so far in this session. */
 unsigned imap_commands_sent(const struct imap *im);
 int imap_logout(struct imap *im, struct mf_error *err);

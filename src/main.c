@@ -16,6 +16,7 @@
 #include "config.h"
 #include "log.h"
 #include "fetch.h"
+#include "state.h"
 #include "status.h"
 #include "xmalloc.h"
 
@@ -113,21 +114,6 @@ parse_args(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-/* Creates the directories leading to path (mode 0700), like mkdir -p. */
-static void
-mkdir_parents(const char *path)
-{
-	char *p = xstrdup(path);
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		mkdir(p, 0700);
-		*s = '/';
-	}
-	free(p);
-}
-
 /* Takes the run lock; returns its fd (held until exit) or -1 with the
  * error reported and *code set. */
 static int
@@ -139,13 +125,9 @@ take_lock(const char *lockfile, int *code)
 	if (lockfile != NULL) {
 		path = xstrdup(lockfile);
 	} else {
-		const char *state = getenv("XDG_STATE_HOME");
-		const char *home = getenv("HOME");
-		if (state != NULL && state[0] == '/')
-			path = xasprintf("%s/mailfetch/lock", state);
-		else
-			path = xasprintf("%s/.local/state/mailfetch/lock", home ? home : "");
-		mkdir_parents(path);
+		char *dir = state_dir();
+		path = xasprintf("%s/lock", dir);
+		free(dir);
 	}
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {

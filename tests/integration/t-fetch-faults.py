@@ -4,9 +4,13 @@
   marked, exit 10;
 - the folder is [READ-ONLY]: nothing is fetched (its marks could not be
   stored, so it would come again every run), exit 7;
-- a mail reader replaces (compacts) the mbox between two messages: the
-  second message lands in the file the path names now, not in the
-  unlinked old one, so nothing is lost."""
+- the server refuses the marks (STORE NO): the run says the mail will
+  come again, and the next run marks it from the state journal instead
+  of delivering it twice;
+- a mail reader replaces (compacts) the mbox between two delivery
+  batches, taking the dotlock as it should: the next batch lands in the
+  file the path names now, not in the unlinked old one, so nothing is
+  lost."""
 
 import os
 import sys
@@ -39,25 +43,54 @@ def test(t):
     t.check(not srv.saw("FETCH") and not srv.saw("STORE"), "nothing fetched from it", srv.command_names())
     t.check("read-only" in r.stderr, "the error says read-only", r.stderr)
 
-    # The mbox is replaced while message 2 is on its way.
+    # Marks refused: delivered, journaled; the next run only marks.
+    os.unlink(mbox) if os.path.exists(mbox) else None
+    srv = t.fake(tls="implicit", messages=msgs, store="no", uidvalidity=777)
+    r = t.run([], h.config({"acct": h.fake_keys(srv, deliver="mbox", mbox=mbox)}))
+    srv.stop()
+    t.exit_code(r, h.EX_SERVER, "STORE refused")
+    t.messages_equal(h.parse_mbox(h.read_file(mbox)), msgs, "delivered once")
+    srv = t.fake(tls="implicit", messages=msgs, uidvalidity=777)  # the same mailbox again
+    r = t.run(["-v"], h.config({"acct": h.fake_keys(srv, deliver="mbox", mbox=mbox)}))
+    srv.stop()
+    t.exit_code(r, h.EX_NOMAIL, "next run: nothing new to deliver")
+    t.check(srv.saw("STORE") and not srv.saw("FETCH"), "it marked without fetching again", srv.command_names())
+    t.eq(srv.flags(), {1: {"\\Seen"}, 2: {"\\Seen"}}, "both \\Seen now")
+    t.messages_equal(h.parse_mbox(h.read_file(mbox)), msgs, "still each message once")
+
+    # The mbox is replaced between the first delivery batch (100 messages)
+    # and the second, by a "mail reader" that takes the dotlock first.
+    many = [h.sample_message(i + 1, 300) for i in range(101)]
+    lock = mbox + ".lock"
+
     def replace_mbox(sess, m):
-        if m.uid != 2:
+        if m.uid != 101:
             return
-        deadline = time.time() + 10
-        while b"number 1." not in h.read_file(mbox) and time.time() < deadline:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if b"number 100." in h.read_file(mbox):
+                try:
+                    os.close(os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+                    break
+                except FileExistsError:
+                    pass
             time.sleep(0.02)
+        else:
+            return
         data = h.read_file(mbox)
         with open(mbox + ".new", "wb") as f:
             f.write(data)
         os.rename(mbox + ".new", mbox)
+        os.unlink(lock)
         sess.srv._event(sess.id, "fault", "mbox replaced")
 
-    srv = t.fake(tls="implicit", messages=msgs, on_fetch_message=replace_mbox)
+    os.unlink(mbox)
+    srv = t.fake(tls="implicit", messages=many, on_fetch_message=replace_mbox)
     r = t.run([], h.config({"acct": h.fake_keys(srv, deliver="mbox", mbox=mbox)}))
     srv.stop()
     t.exit_code(r, h.EX_OK, "fetch while the mbox is replaced")
     t.check(any(k == "fault" for k in srv.kinds()), "the mbox was replaced during the run")
-    t.messages_equal(h.parse_mbox(h.read_file(mbox)), msgs, "both messages in the mbox the path names")
+    t.messages_equal(h.parse_mbox(h.read_file(mbox)), many, "every message in the mbox the path names")
 
 
 h.main(test)

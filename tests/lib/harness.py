@@ -1186,6 +1186,8 @@ class Test:
     """One test script's context: a temp dir, soft and hard checks, and the
     servers it started (all stopped at exit)."""
 
+    _uidvalidity = 1000000 + (os.getpid() % 1000) * 1000  # see fake()
+
     def __init__(self, name):
         self.name = name
         base = os.environ.get("MAILFETCH_TEST_TMPDIR") or None
@@ -1237,6 +1239,11 @@ class Test:
         import fakeimap
 
         kw.setdefault("log_path", self.path(self.unique("fakeimap") + ".log"))
+        # Each fake server is a new mailbox, as far as UIDVALIDITY goes (a
+        # real server never reuses one): mailfetch's state journal must not
+        # take one test's fake mailbox for another's.
+        Test._uidvalidity += 1
+        kw.setdefault("uidvalidity", Test._uidvalidity)
         f = fakeimap.FakeIMAP(certs=self.certs, **kw)
         self.servers.append(f)
         return f.start()
