@@ -24,7 +24,7 @@
 #define IMAP_PIPELINE_MAX    64u     /* commands in flight at most (FETCH and marks) */
 
 /* messages (spool.c) */
-#define SPOOL_MEMORY_MAX     (1024u * 1024) /* beyond this a message goes to an unlinked temp file */
+#define SPOOL_MEMORY_MAX     (256u * 1024) /* beyond this a message goes to an unlinked temp file */
 #define IO_CHUNK             (64u * 1024)
 
 /* secrets and config */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #ifdef HAVE_LIBSECRET
+#include <dlfcn.h>
 #include <libsecret/secret.h>
 #endif
 
@@ -82,25 +83,43 @@ static const SecretSchema mailfetch_schema = {
 	},
 };
 
+/* libsecret (and with it GLib and GIO) is loaded only for an account
+ * that asks for it: linked in, it would more than double the memory of
+ * every run.  The soname is libsecret's stable ABI. */
 static int
 secret_from_store(const struct account *a, char **out, struct mf_error *err)
 {
+	__typeof__(secret_password_lookup_sync) *lookup;
+	__typeof__(secret_password_free) *pw_free;
+	void (*gerr_free)(GError *);
+	void *lib = dlopen("libsecret-1.so.0", RTLD_NOW | RTLD_LOCAL);
 	GError *gerr = NULL;
-	gchar *pw = secret_password_lookup_sync(&mailfetch_schema, NULL, &gerr,
-	    "host", a->host, "user", a->user, NULL);
+	gchar *pw;
 
+	if (lib == NULL)
+		return err_set(err, MF_EAUTH, "cannot load libsecret (%s); install libsecret-1-0 "
+		    "or use password_command", dlerror());
+	lookup = (__typeof__(lookup))dlsym(lib, "secret_password_lookup_sync");
+	pw_free = (__typeof__(pw_free))dlsym(lib, "secret_password_free");
+	gerr_free = (void (*)(GError *))dlsym(lib, "g_error_free");
+	if (lookup == NULL || pw_free == NULL || gerr_free == NULL) {
+		dlclose(lib);
+		return err_set(err, MF_EAUTH, "libsecret lacks secret_password_lookup_sync; "
+		    "install a current libsecret-1-0 or use password_command");
+	}
+	pw = lookup(&mailfetch_schema, NULL, &gerr, "host", a->host, "user", a->user, NULL);
 	if (gerr != NULL) {
 		err_set(err, MF_EAUTH, "cannot read the password from the Secret Service: %s; "
 		    "is a keyring running in this session?", gerr->message);
-		g_error_free(gerr);
-		return err->code;
+		gerr_free(gerr);
+		return err->code; /* GLib stays loaded: unloading it is not safe */
 	}
 	if (pw == NULL)
 		return err_set(err, MF_EAUTH, "no password stored for %s at %s in the Secret Service; "
 		    "store one with: secret-tool store --label=mailfetch host %s user %s",
 		    a->user, a->host, a->host, a->user);
 	*out = xstrdup(pw);
-	secret_password_free(pw);
+	pw_free(pw);
 	return 0;
 }
 #endif
