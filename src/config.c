@@ -586,6 +586,12 @@ config_load(const char *path, const struct config_overrides *ov, struct config *
 	if (d == NULL || ini_error[0] != '\0') {
 		if (d != NULL)
 			dict_free(d);
+		/* iniparser names the file it opened (/dev/fd/N); keep the line. */
+		const char *paren = strrchr(ini_error, '(');
+		int line = 0;
+		if (strstr(ini_error, "syntax error") != NULL && paren != NULL && sscanf(paren, "(%d)", &line) == 1)
+			return err_set(err, MF_EUSAGE, "%s: syntax error on line %d; see fetchrc(5) for the format",
+			    path, line);
 		return err_set(err, MF_EUSAGE, "%s: %s; see fetchrc(5) for the format", path,
 		    ini_error[0] ? ini_error : "cannot be parsed");
 	}

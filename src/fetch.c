@@ -265,11 +265,17 @@ fail:
 	free(uids);
 	if (s->ndone > 0) {
 		/* Delivered, never committed nor marked: an mbox takes them
-		 * back when it closes; an MDA has them already. */
-		log_warn(s->a->who, "%s: %zu message%s received before the failure could not be marked on the server; "
-		    "%s", folder, s->ndone, s->ndone == 1 ? "" : "s",
-		    s->a->deliver == DELIVER_MBOX ? "they are taken back out of the mbox and stay on the server"
-						  : "the MDA has them, and they will be delivered again next time");
+		 * back when it closes; an MDA has them already, and they are
+		 * journaled, so the next run only marks them. */
+		if (s->sink->ops->durable_per_message) {
+			s->delivered += s->ndone;
+			s->bytes += s->done_bytes;
+			log_warn(s->a->who, "%s: %zu delivered message%s could not be marked on the server; "
+			    "the next run marks them", folder, s->ndone, s->ndone == 1 ? "" : "s");
+		} else {
+			log_warn(s->a->who, "%s: %zu message%s received before the failure are taken back out of "
+			    "the mbox and stay on the server", folder, s->ndone, s->ndone == 1 ? "" : "s");
+		}
 		s->ndone = 0;
 		s->done_bytes = 0;
 	}

@@ -20,7 +20,7 @@
 #include "log.h"
 #include "xmalloc.h"
 
-enum pend_kind { PEND_FETCH, PEND_MARK };
+enum pend_kind { PEND_FETCH, PEND_MARK, PEND_EXPUNGE };
 
 /* A command sent and not yet answered (pipelined fetches only). */
 struct pending {
@@ -455,8 +455,10 @@ imap_select(struct imap *im, const char *folder, uint32_t *exists, uint32_t *uid
 	buf_printf(&cmd, "SELECT ");
 	if (imap_quote(&cmd, folder) < 0) {
 		buf_free(&cmd);
-		return err_set(err, MF_EUSAGE, "folder name '%s' holds characters that need modified UTF-7; "
-		    "write it as the server lists it", folder);
+		err_set(err, MF_ESERVER, "folder name '%s' holds characters that need modified UTF-7; "
+		    "write it in folders as the server lists it", folder);
+		err->reply = 1; /* only this folder is lost */
+		return err->code;
 	}
 	im->exists = 0;
 	im->uidvalidity = 0;
@@ -678,9 +680,27 @@ imap_pump(struct imap *im, struct cmd_handler *h,
 struct fetch_run {
 	struct fetch_ctx *f;
 	size_t inflight;        /* FETCH commands outstanding */
-	size_t mark_failed;     /* UIDs whose STORE or EXPUNGE was refused */
+	size_t mark_failed;     /* UIDs whose STORE was refused */
 	char mark_text[160];
+	int expunge_failed;     /* a UID EXPUNGE was refused */
+	char expunge_text[160];
 };
+
+/* The error for refused marks, if any (err->reply set: the session goes on). */
+static int
+marks_result(const struct fetch_run *run, struct mf_error *err)
+{
+	if (run->mark_failed > 0)
+		err_set(err, MF_ESERVER, "%zu delivered message%s could not be marked on the server (it said %s); "
+		    "the next run marks them", run->mark_failed, run->mark_failed == 1 ? "" : "s", run->mark_text);
+	else if (run->expunge_failed)
+		err_set(err, MF_ESERVER, "UID EXPUNGE failed (server said %s); the delivered messages stay on "
+		    "the server flagged \\Seen \\Deleted and are not fetched again", run->expunge_text);
+	else
+		return 0;
+	err->reply = 1;
+	return err->code;
+}
 
 static void
 fetch_done(struct imap *im, const struct pending *p, void *ctx)
@@ -694,6 +714,9 @@ fetch_done(struct imap *im, const struct pending *p, void *ctx)
 	} else if (p->kind == PEND_MARK && p->st != IMAP_ST_OK) {
 		run->mark_failed += p->count;
 		snprintf(run->mark_text, sizeof run->mark_text, "%s", p->text);
+	} else if (p->kind == PEND_EXPUNGE && p->st != IMAP_ST_OK) {
+		run->expunge_failed = 1;
+		snprintf(run->expunge_text, sizeof run->expunge_text, "%s", p->text);
 	}
 }
 
@@ -731,13 +754,8 @@ imap_fetch(struct imap *im, const uint32_t *uids, size_t n, struct spool *spool,
 	}
 	im->fetch_run = NULL;
 	free(f.seen);
-	if (rc == 0 && run.mark_failed > 0) {
-		err_set(err, MF_ESERVER, "%zu delivered message%s could not be marked on the server (it said %s); "
-		    "they will be fetched again next time", run.mark_failed, run.mark_failed == 1 ? "" : "s",
-		    run.mark_text);
-		err->reply = 1;
-		return err->code;
-	}
+	if (rc == 0)
+		rc = marks_result(&run, err);
 	return rc;
 }
 
@@ -759,7 +777,7 @@ send_marks(struct imap *im, const uint32_t *uids, size_t n, const char *flags, i
 		if (rc == 0 && expunge) {
 			buf_reset(&cmd);
 			buf_printf(&cmd, "UID EXPUNGE %s", set.data);
-			rc = imap_send(im, cmd.data, PEND_MARK, 0, k, err);
+			rc = imap_send(im, cmd.data, PEND_EXPUNGE, 0, k, err);
 		}
 		buf_free(&set);
 		buf_free(&cmd);
@@ -789,12 +807,8 @@ imap_mark(struct imap *im, const uint32_t *uids, size_t n, const char *flags, in
 	rc = send_marks(im, uids, n, flags, expunge, err);
 	while (rc == 0 && im->npend > 0)
 		rc = imap_pump(im, &h, fetch_done, &run, err);
-	if (rc == 0 && run.mark_failed > 0) {
-		err_set(err, MF_ESERVER, "%zu message%s could not be marked on the server (it said %s)",
-		    run.mark_failed, run.mark_failed == 1 ? "" : "s", run.mark_text);
-		err->reply = 1;
-		return err->code;
-	}
+	if (rc == 0)
+		rc = marks_result(&run, err);
 	return rc;
 }
 

@@ -133,7 +133,7 @@ take_lock(const char *lockfile, int *code)
 	if (fd < 0) {
 		log_error(NULL, "cannot open lock file %s: %s; check the directory or use --lockfile",
 		    path, strerror(errno));
-		*code = MF_EINTERNAL;
+		*code = lockfile != NULL ? MF_EUSAGE : MF_EINTERNAL;
 		free(path);
 		return -1;
 	}

@@ -163,9 +163,20 @@ state_open(const struct account *a, struct state **out, struct mf_error *err)
 	FILE *fp;
 
 	(void)err;
-	for (char *c = name; *c; c++)
-		if (!isalnum((unsigned char)*c) && *c != '.' && *c != '-' && *c != '_')
-			*c = '_';
+	/* Account names become file names: anything but [A-Za-z0-9._-] is
+	 * written as %XX, so two names never share a file. */
+	{
+		struct buf b;
+		buf_init(&b, 0);
+		for (const char *c = name; *c; c++) {
+			if (isalnum((unsigned char)*c) || *c == '.' || *c == '-' || *c == '_')
+				buf_append(&b, c, 1);
+			else
+				buf_printf(&b, "%%%02X", (unsigned char)*c);
+		}
+		free(name);
+		name = b.data;
+	}
 	st->fd = -1;
 	st->path = xasprintf("%s/%s.state", dir, name);
 	st->header = xasprintf("%s %s@%s", STATE_MAGIC, a->user, a->host);
