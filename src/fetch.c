@@ -166,8 +166,6 @@ on_chunk_done(void *ctx, const uint32_t *uids, size_t n, const char *refused)
 		s->mark_rc = imap_fetch_mark(s->imap, s->done, s->ndone, mark_flags(s), expunge, &s->mark_err);
 	s->ndone = 0;
 	s->done_bytes = 0;
-	(void)uids;
-	(void)n;
 }
 
 static const struct imap_fetch_ops fetch_ops = {
