@@ -12,9 +12,11 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,6 +67,78 @@ mda_command(const char *tmpl, const char *sender)
 	return b.data != NULL ? b.data : xstrdup("");
 }
 
+/* A command with none of these is a plain list of words and is run
+ * without a shell: one process less per message. */
+#define SHELL_CHARS "|&;<>()$`\\\"'*?[]#~={}!\n"
+
+/* Starts the MDA with stdin from in and stdout+stderr to out, in its own
+ * process group (so a timeout can stop what it started), with a clean
+ * signal mask and default SIGPIPE/SIGXFSZ; only fds 0-2 survive (all
+ * others are O_CLOEXEC).  cmd is tmpl expanded for the shell.  Returns 0
+ * or an errno value. */
+static int
+mda_spawn(const char *tmpl, const char *cmd, const char *sender, int in, int out, pid_t *pid)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, dfl;
+	char **argv = NULL, *words = NULL;
+	size_t argc = 0;
+	int rc;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in, 0);
+	posix_spawn_file_actions_adddup2(&fa, out, 1);
+	posix_spawn_file_actions_adddup2(&fa, out, 2);
+	posix_spawnattr_init(&at);
+	sigemptyset(&none);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGPIPE);
+	sigaddset(&dfl, SIGXFSZ);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &dfl);
+	posix_spawnattr_setpgroup(&at, 0);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+	if (strpbrk(tmpl, SHELL_CHARS) == NULL) {
+		/* Words split on blanks; %T and %F become whole arguments, no quoting needed. */
+		struct passwd *pw = getpwuid(getuid());
+		struct buf b;
+		buf_init(&b, 0);
+		for (const char *p = tmpl; *p; p++) {
+			if (*p == ' ' || *p == '\t') {
+				if (b.len > 0 && b.data[b.len - 1] != '\0')
+					buf_append(&b, "", 1);
+			} else if (p[0] == '%' && (p[1] == 'T' || p[1] == 'F' || p[1] == '%')) {
+				const char *v = p[1] == 'T' ? (pw ? pw->pw_name : "") : p[1] == 'F' ? sender : "%";
+				buf_append(&b, v, strlen(v));
+				p++;
+			} else {
+				buf_append(&b, p, 1);
+			}
+		}
+		if (b.len > 0 && b.data[b.len - 1] != '\0')
+			buf_append(&b, "", 1);
+		words = b.data;
+		for (size_t i = 0; i < b.len; i += strlen(b.data + i) + 1) {
+			argv = xreallocarray(argv, argc + 2, sizeof *argv);
+			argv[argc++] = b.data + i;
+		}
+	}
+	if (argc > 0) {
+		argv[argc] = NULL;
+		rc = posix_spawnp(pid, argv[0], &fa, &at, argv, environ);
+	} else {
+		char *shargv[] = { "sh", "-c", (char *)cmd, NULL };
+		rc = posix_spawn(pid, "/bin/sh", &fa, &at, shargv, environ);
+	}
+	free(argv);
+	free(words);
+	posix_spawnattr_destroy(&at);
+	posix_spawn_file_actions_destroy(&fa);
+	return rc;
+}
+
 static long
 now_ms(void)
 {
@@ -81,6 +155,7 @@ struct mda_run {
 	long deadline;
 	int broken_pipe;
 	int timed_out;
+	int pidfd;         /* readable once the MDA exits; -1 where unsupported */
 	struct buf errline; /* partial line of MDA output */
 };
 
@@ -123,7 +198,7 @@ mda_read_output(struct mda_run *r)
 static int
 mda_pump(struct mda_run *r, int want_write, long max_ms)
 {
-	struct pollfd pfd[2];
+	struct pollfd pfd[3];
 	nfds_t n = 0;
 	int o = -1, rc;
 	long left = r->deadline - now_ms();
@@ -140,6 +215,10 @@ mda_pump(struct mda_run *r, int want_write, long max_ms)
 		o = (int)n;
 		pfd[n++] = (struct pollfd){ .fd = r->out, .events = POLLIN };
 	}
+	if (!want_write && r->pidfd >= 0)
+		pfd[n++] = (struct pollfd){ .fd = r->pidfd, .events = POLLIN };
+	else if (!want_write && r->out < 0 && left > 5)
+		left = 5; /* no pidfd: look for the exit often */
 	rc = poll(pfd, n, (int)left);
 	if (rc > 0 && o >= 0 && pfd[o].revents)
 		mda_read_output(r);
@@ -184,8 +263,8 @@ mda_open(struct sink *s, struct mf_error *err)
 static int
 mda_deliver(struct sink *s, struct spool *msg, const char *sender, int *temporary, struct mf_error *err)
 {
-	struct mda_run r = { .sink = s, .in = -1, .out = -1 };
-	int inp[2], outp[2], status, conv;
+	struct mda_run r = { .sink = s, .in = -1, .out = -1, .pidfd = -1 };
+	int inp[2], outp[2], status, conv, spawn_rc;
 	char *cmd = mda_command(s->acct->mda, sender);
 
 	if (pipe2(inp, O_CLOEXEC) < 0) {
@@ -198,32 +277,22 @@ mda_deliver(struct sink *s, struct spool *msg, const char *sender, int *temporar
 		free(cmd);
 		return err_set(err, MF_EDELIVER, "cannot create a pipe for the MDA: %s; the system may be short of file descriptors, try again later", strerror(errno));
 	}
-	r.pid = fork();
-	if (r.pid == 0) {
-		/* Child: only fds 0-2 survive exec (everything else is
-		 * O_CLOEXEC); its own process group, so that a timeout can
-		 * stop whatever it started; default signal handling. */
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGXFSZ, SIG_DFL);
-		setpgid(0, 0);
-		if (dup2(inp[0], 0) < 0 || dup2(outp[1], 1) < 0 || dup2(outp[1], 2) < 0)
-			_exit(126);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
+	spawn_rc = mda_spawn(s->acct->mda, cmd, sender, inp[0], outp[1], &r.pid);
 	close(inp[0]);
 	close(outp[1]);
 	free(cmd);
-	if (r.pid < 0) {
+	if (spawn_rc != 0) {
 		close(inp[1]);
 		close(outp[0]);
-		return err_set(err, MF_EDELIVER, "cannot start the MDA: %s; the system may be short of processes or memory, try again later", strerror(errno));
+		return err_set(err, MF_EDELIVER, "cannot start the MDA: %s; check the mda command", strerror(spawn_rc));
 	}
 	r.in = inp[1];
 	r.out = outp[0];
+#ifdef SYS_pidfd_open
+	r.pidfd = (int)syscall(SYS_pidfd_open, r.pid, 0);
+#else
+	r.pidfd = -1;
+#endif
 	fcntl(r.in, F_SETFL, fcntl(r.in, F_GETFL) | O_NONBLOCK);
 	fcntl(r.out, F_SETFL, fcntl(r.out, F_GETFL) | O_NONBLOCK);
 	buf_init(&r.errline, 0);
@@ -255,6 +324,8 @@ mda_deliver(struct sink *s, struct spool *msg, const char *sender, int *temporar
 			close(r.out);
 	}
 	buf_free(&r.errline);
+	if (r.pidfd >= 0)
+		close(r.pidfd);
 
 	if (r.timed_out)
 		return err_set(err, MF_EDELIVER, "MDA did not finish within mda_timeout (%d s) and was killed; "
