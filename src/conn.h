@@ -22,7 +22,6 @@ void conn_free(struct conn *c);
 /* Upgrades to TLS.  Refuses (MF_EPROTO) if the server has sent anything
  * we have not consumed: after a STARTTLS reply that is an injection. */
 int conn_start_tls(struct conn *c, const char *host, const struct tls_opts *o, struct mf_error *err);
-int conn_is_tls(const struct conn *c);
 
 /* Sends data[0..len).  The trace shows data[0..shown) and, if shown < len,
  * a "*" in place of the rest, so secrets never reach the log. */

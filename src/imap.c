@@ -83,11 +83,6 @@ imap_free(struct imap *im)
 	free(im);
 }
 
-unsigned
-imap_commands_sent(const struct imap *im)
-{
-	return im->tagno;
-}
 
 int
 imap_caps_known(const struct imap *im)

@@ -77,8 +77,6 @@ int imap_fetch_mark(struct imap *im, const uint32_t *uids, size_t n, const char 
 /* Outside imap_fetch: marks uids like imap_fetch_mark and waits for the
  * answers; a refusal is MF_ESERVER with err->reply set. */
 int imap_mark(struct imap *im, const uint32_t *uids, size_t n, const char *flags, int expunge, struct mf_error *err);
-/* Number of commands sent so far in this session. */
-unsigned imap_commands_sent(const struct imap *im);
 int imap_logout(struct imap *im, struct mf_error *err);
 
 #endif

@@ -236,11 +236,6 @@ tls_write(struct tls *t, const void *buf, size_t len, int timeout_ms, struct mf_
 	return 0;
 }
 
-size_t
-tls_pending(const struct tls *t)
-{
-	return (size_t)SSL_pending(t->ssl);
-}
 
 void
 tls_free(struct tls *t)

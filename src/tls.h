@@ -33,9 +33,6 @@ ssize_t tls_read(struct tls *t, void *buf, size_t len, int timeout_ms, struct mf
 /* Writes all of buf.  Returns 0, or -1 with err set. */
 int tls_write(struct tls *t, const void *buf, size_t len, int timeout_ms, struct mf_error *err);
 
-/* Bytes decrypted and buffered inside the TLS layer. */
-size_t tls_pending(const struct tls *t);
-
 /* Sends close_notify (best effort, no waiting) and frees; the socket stays open. */
 void tls_free(struct tls *t);
 
