@@ -52,7 +52,6 @@ conn_free(struct conn *c)
 	free(c);
 }
 
-
 int
 conn_start_tls(struct conn *c, const char *host, const struct tls_opts *o, struct mf_error *err)
 {

@@ -83,7 +83,6 @@ imap_free(struct imap *im)
 	free(im);
 }
 
-
 int
 imap_caps_known(const struct imap *im)
 {

@@ -236,7 +236,6 @@ tls_write(struct tls *t, const void *buf, size_t len, int timeout_ms, struct mf_
 	return 0;
 }
 
-
 void
 tls_free(struct tls *t)
 {
