@@ -18,7 +18,7 @@
 
 /* commands we build (imap.c) */
 #define IMAP_CMD_MAX         8192u   /* one command line; UID sets are split to fit */
-#define IMAP_FETCH_BATCH     100u    /* messages per UID FETCH; marks follow each batch,
+#define IMAP_FETCH_BATCH     250u    /* messages per UID FETCH; marks follow each batch,
                                         so a lost connection redelivers at most this many */
 #define IMAP_FETCH_WINDOW    4u      /* UID FETCH commands kept in flight */
 #define IMAP_PIPELINE_MAX    64u     /* commands in flight at most (FETCH and marks) */

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(os.environ.get("srcdir") or os.path.join(
 import harness as h
 
 KILLS = 25
-BATCH = 100  # IMAP_FETCH_BATCH: messages delivered between two commits
+BATCH = 250  # IMAP_FETCH_BATCH: messages delivered between two commits
 
 
 def test(t):

@@ -21,6 +21,8 @@ sys.path.insert(0, os.path.join(os.environ.get("srcdir") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", ".."), "tests", "lib"))
 import harness as h
 
+BATCH = 250  # IMAP_FETCH_BATCH: messages appended under one lock, one commit
+
 
 def test(t):
     msgs = [h.sample_message(1, 900), h.sample_message(2, 1500)]
@@ -58,17 +60,17 @@ def test(t):
     t.eq(srv.flags(), {1: {"\\Seen"}, 2: {"\\Seen"}}, "both \\Seen now")
     t.messages_equal(h.parse_mbox(h.read_file(mbox)), msgs, "still each message once")
 
-    # The mbox is replaced between the first delivery batch (100 messages)
+    # The mbox is replaced between the first delivery batch (BATCH messages)
     # and the second, by a "mail reader" that takes the dotlock first.
-    many = [h.sample_message(i + 1, 300) for i in range(101)]
+    many = [h.sample_message(i + 1, 300) for i in range(BATCH + 1)]
     lock = mbox + ".lock"
 
     def replace_mbox(sess, m):
-        if m.uid != 101:
+        if m.uid != BATCH + 1:
             return
         deadline = time.time() + 20
         while time.time() < deadline:
-            if b"number 100." in h.read_file(mbox):
+            if b"number %d." % BATCH in h.read_file(mbox):
                 try:
                     os.close(os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
                     break
