@@ -479,9 +479,9 @@ search_untagged(struct imap *im, const struct imap_response *r, void *ctx)
 
 	if (r->name == NULL || strcmp(r->name, "SEARCH") != 0)
 		return;
-	for (size_t i = 0; i < r->count; i++) {
-		uint32_t uid;
-		if (imap_arg_number(&r->args[i], &uid) < 0 || uid == 0)
+	for (size_t i = 0; i < r->nnumbers; i++) {
+		uint32_t uid = r->numbers[i];
+		if (uid == 0)
 			continue;
 		if (l->n >= IMAP_SEARCH_MAX) {
 			l->overflow = 1;

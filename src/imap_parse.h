@@ -49,6 +49,10 @@ struct imap_response {
 	char *name;                   /* untagged data keyword, upper-cased: FETCH, SEARCH, ... */
 	struct imap_arg *args;        /* untagged data arguments after the keyword */
 	size_t count;
+	uint32_t *numbers;            /* SEARCH: its numbers, in order, 4 bytes each
+	                               * (args stays empty; a trailing list such as
+	                               * (MODSEQ n) is skipped) */
+	size_t nnumbers;
 };
 
 enum imap_parse_result {

@@ -105,18 +105,22 @@ test_untagged_data(void **state)
 {
 	for (size_t step = 0; step <= 1; step++) {
 		struct imap_parser *p = imap_parser_new(0);
-		uint32_t n;
 		const struct imap_response *r = parse_ok(p, "* 23 EXISTS\r\n", step);
 		assert_true(r->has_number);
 		assert_int_equal(r->number, 23);
 		assert_string_equal(r->name, "EXISTS");
 		r = parse_ok(p, "* SEARCH 2 3 4294967295\r\n", step);
 		assert_string_equal(r->name, "SEARCH");
-		assert_int_equal(r->count, 3);
-		assert_int_equal(imap_arg_number(&r->args[2], &n), 0);
-		assert_int_equal(n, 4294967295u);
-		r = parse_ok(p, "* SEARCH\r\n", step);
 		assert_int_equal(r->count, 0);
+		assert_int_equal(r->nnumbers, 3);
+		assert_int_equal(r->numbers[0], 2);
+		assert_int_equal(r->numbers[1], 3);
+		assert_int_equal(r->numbers[2], 4294967295u);
+		r = parse_ok(p, "* SEARCH\r\n", step);
+		assert_int_equal(r->nnumbers, 0);
+		r = parse_ok(p, "* search  7  9 (MODSEQ 917162500)\r\n", step);
+		assert_int_equal(r->nnumbers, 2);
+		assert_int_equal(r->numbers[1], 9);
 		r = parse_ok(p, "+ \r\n", step);
 		assert_int_equal(r->kind, IMAP_RESP_CONTINUE);
 		assert_string_equal(r->text, "");
@@ -224,6 +228,10 @@ test_malformed(void **state)
 	expect_error("* OK [UIDVALIDITY 3 hello\r\n", 0);     /* unterminated code */
 	expect_error("* 1 FETCH (BODY[HEADER x)\r\n", 0);     /* unterminated [ */
 	expect_error("* 1 FETCH (a\x01b)\r\n", 0);            /* control character */
+	expect_error("* SEARCH 1 2x 3\r\n", 0);              /* not a number */
+	expect_error("* SEARCH 1 \"2\"\r\n", 0);
+	expect_error("* SEARCH 4294967296\r\n", 0);           /* over UINT32_MAX */
+	expect_error("* SEARCH 1 {1}\r\n", 0);                /* literal */
 }
 
 static void
