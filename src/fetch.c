@@ -168,9 +168,19 @@ on_chunk_done(void *ctx, const uint32_t *uids, size_t n, const char *refused)
 	s->done_bytes = 0;
 }
 
+/* The server has the marks: the journal need not remember these. */
+static void
+on_marked(void *ctx, const uint32_t *uids, size_t n)
+{
+	struct session *s = ctx;
+
+	state_forget(s->state, s->folder, uids, n);
+}
+
 static const struct imap_fetch_ops fetch_ops = {
 	.message = on_message,
 	.chunk_done = on_chunk_done,
+	.marked = on_marked,
 };
 
 /* Messages an earlier run delivered but could not mark (it was killed, or

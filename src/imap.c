@@ -27,6 +27,7 @@ struct pending {
 	unsigned tagno;
 	enum pend_kind kind;
 	size_t first, count;    /* FETCH: uids[first..first+count); MARK: count of UIDs */
+	uint32_t *uids;         /* MARK inside imap_fetch: its UIDs (owned) */
 	enum imap_resp_status st;
 	char text[160];
 };
@@ -79,6 +80,8 @@ imap_free(struct imap *im)
 {
 	if (im == NULL)
 		return;
+	for (size_t i = 0; i < im->npend; i++)
+		free(im->pend[i].uids);
 	imap_parser_free(im->parser);
 	free(im);
 }
@@ -666,6 +669,7 @@ imap_pump(struct imap *im, struct cmd_handler *h,
 	im->pend[i].st = r->status;
 	snprintf(im->pend[i].text, sizeof im->pend[i].text, "%s", r->text ? r->text : "");
 	on_done(im, &im->pend[i], ctx);
+	free(im->pend[i].uids);
 	memmove(&im->pend[i], &im->pend[i + 1], (im->npend - i - 1) * sizeof im->pend[0]);
 	im->npend--;
 	return 0;
@@ -708,6 +712,8 @@ fetch_done(struct imap *im, const struct pending *p, void *ctx)
 	} else if (p->kind == PEND_MARK && p->st != IMAP_ST_OK) {
 		run->mark_failed += p->count;
 		snprintf(run->mark_text, sizeof run->mark_text, "%s", p->text);
+	} else if (p->kind == PEND_MARK && p->uids != NULL && run->f->ops->marked != NULL) {
+		run->f->ops->marked(run->f->ctx, p->uids, p->count);
 	} else if (p->kind == PEND_EXPUNGE && p->st != IMAP_ST_OK) {
 		run->expunge_failed = 1;
 		snprintf(run->expunge_text, sizeof run->expunge_text, "%s", p->text);
@@ -768,6 +774,11 @@ send_marks(struct imap *im, const uint32_t *uids, size_t n, const char *flags, i
 		k = imap_uid_set(&set, uids + done, n - done, IMAP_CMD_MAX - 64);
 		buf_printf(&cmd, "UID STORE %s +FLAGS.SILENT (%s)", set.data, flags);
 		rc = imap_send(im, cmd.data, PEND_MARK, 0, k, err);
+		if (rc == 0 && im->fetch_run != NULL) {
+			struct pending *p = &im->pend[im->npend - 1];
+			p->uids = xreallocarray(NULL, k, sizeof *p->uids);
+			memcpy(p->uids, uids + done, k * sizeof *p->uids);
+		}
 		if (rc == 0 && expunge) {
 			buf_reset(&cmd);
 			buf_printf(&cmd, "UID EXPUNGE %s", set.data);

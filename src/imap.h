@@ -60,6 +60,10 @@ struct imap_fetch_ops {
 	 * it answered NO/BAD.  The caller makes its deliveries durable here
 	 * and may mark them with imap_fetch_mark(). */
 	void (*chunk_done)(void *ctx, const uint32_t *uids, size_t n, const char *refused);
+	/* The server took the marks sent by imap_fetch_mark() for uids[0..n)
+	 * (a \Seen \Deleted message is not fetched again even if its
+	 * expunge fails).  May be NULL. */
+	void (*marked)(void *ctx, const uint32_t *uids, size_t n);
 };
 
 /* Fetches uids[0..n) (sorted) with UID FETCH (UID RFC822.SIZE

@@ -278,6 +278,35 @@ state_marked(struct state *st, const char *folder)
 	filter(st, in_folder, folder);
 }
 
+struct folder_uids {
+	const char *folder;
+	const uint32_t *uids; /* sorted */
+	size_t n;
+};
+
+static int
+in_uids(const struct entry *e, const void *arg)
+{
+	const struct folder_uids *f = arg;
+	return bsearch(&e->uid, f->uids, f->n, sizeof *f->uids, cmp_u32) != NULL && strcmp(e->folder, f->folder) == 0;
+}
+
+void
+state_forget(struct state *st, const char *folder, const uint32_t *uids, size_t n)
+{
+	uint32_t *sorted;
+	struct folder_uids f = { folder, NULL, n };
+
+	if (n == 0 || st->n == 0)
+		return;
+	sorted = xreallocarray(NULL, n, sizeof *sorted);
+	memcpy(sorted, uids, n * sizeof *sorted);
+	qsort(sorted, n, sizeof *sorted, cmp_u32);
+	f.uids = sorted;
+	filter(st, in_uids, &f);
+	free(sorted);
+}
+
 int
 state_close(struct state *st, struct mf_error *err)
 {

@@ -33,6 +33,10 @@ int state_delivered(struct state *st, const char *folder, uint32_t uidvalidity, 
 
 /* The server has taken the marks of every UID recorded for folder. */
 void state_marked(struct state *st, const char *folder);
+/* ... or of uids[0..n) in folder: they are forgotten in memory, so that a
+ * long run holds only what is in flight.  The file keeps them until
+ * state_close(); marking them again after a crash is harmless. */
+void state_forget(struct state *st, const char *folder, const uint32_t *uids, size_t n);
 
 /* Writes what is left atomically (temp file, fsync, rename; no file when
  * nothing is left) and frees. */
