@@ -25,6 +25,9 @@ spool_new(void)
 {
 	struct spool *s = xcalloc(1, sizeof *s);
 	buf_init(&s->mem, SPOOL_MEMORY_MAX);
+	/* All at once: growing by doubling would hold the old and the new
+	 * block together at each step.  Untouched pages cost nothing. */
+	buf_reserve(&s->mem, SPOOL_MEMORY_MAX);
 	s->fd = -1;
 	return s;
 }
