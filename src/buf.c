@@ -13,7 +13,7 @@ void
 buf_init(struct buf *b, size_t max)
 {
 	b->data = NULL;
-	b->len = b->cap = 0;
+	b->len = b->cap = b->used = 0;
 	b->max = max;
 }
 
@@ -39,7 +39,7 @@ buf_reserve(struct buf *b, size_t n)
 		char *bigger = xmalloc(cap);
 		if (b->data != NULL) {
 			memcpy(bigger, b->data, b->len + 1);
-			wipe(b->data, b->cap);
+			wipe(b->data, b->used);
 			free(b->data);
 		}
 		b->data = bigger;
@@ -57,6 +57,8 @@ buf_append(struct buf *b, const void *p, size_t n)
 		memcpy(b->data + b->len, p, n);
 	b->len += n;
 	b->data[b->len] = '\0';
+	if (b->used < b->len + 1)
+		b->used = b->len + 1;
 	return 0;
 }
 
@@ -75,6 +77,8 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	b->len += (size_t)n;
+	if (b->used < b->len + 1)
+		b->used = b->len + 1;
 	return 0;
 }
 
@@ -103,7 +107,8 @@ void
 buf_free(struct buf *b)
 {
 	if (b->data != NULL) {
-		wipe(b->data, b->cap);
+		/* Only what was written: pages never touched stay untouched. */
+		wipe(b->data, b->used);
 		free(b->data);
 	}
 	buf_init(b, b->max);

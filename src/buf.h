@@ -9,6 +9,7 @@ struct buf {
 	size_t len;
 	size_t cap;
 	size_t max;    /* 0: no ceiling besides memory */
+	size_t used;   /* bytes of data ever written (what a wipe must cover) */
 };
 
 void buf_init(struct buf *b, size_t max);
