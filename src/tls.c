@@ -2,7 +2,9 @@
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +74,73 @@ trace_cert(const char *who, SSL *ssl)
 	log_trace(who, "TLS:", line, strlen(line), 0);
 }
 
+/* Whether one of the colon-separated directories holds a certificate
+ * under its subject-hash name (8 hex digits, ".0"), as c_rehash and
+ * update-ca-certificates make them. */
+static int
+has_hashed_certs(const char *dirs)
+{
+	char *list = xstrdup(dirs), *save = NULL;
+	int found = 0;
+
+	for (char *d = strtok_r(list, ":", &save); d != NULL && !found; d = strtok_r(NULL, ":", &save)) {
+		DIR *dp = opendir(d);
+		struct dirent *e;
+		if (dp == NULL)
+			continue;
+		while (!found && (e = readdir(dp)) != NULL)
+			found = strlen(e->d_name) == 10 && strspn(e->d_name, "0123456789abcdef") == 8 &&
+			    strcmp(e->d_name + 8, ".0") == 0;
+		closedir(dp);
+	}
+	free(list);
+	return found;
+}
+
+/* Whether SSL_CERT_FILE names a file other than the system bundle. */
+static int
+other_cert_file(void)
+{
+	const char *file = getenv(X509_get_default_cert_file_env());
+	char *mine, *sys;
+	int other;
+
+	if (file == NULL || file[0] == '\0')
+		return 0;
+	mine = realpath(file, NULL);
+	sys = realpath(X509_get_default_cert_file(), NULL);
+	other = mine == NULL || sys == NULL || strcmp(mine, sys) != 0;
+	free(mine);
+	free(sys);
+	return other;
+}
+
+/* The system's CAs.  The hashed directory (/etc/ssl/certs on Debian) is
+ * read only for the certificate a chain needs; the bundle file would be
+ * parsed whole, some 140 certificates and 0.8 MB of memory on every run.
+ * SSL_CERT_FILE naming another file, or a directory without hashed names,
+ * brings back OpenSSL's defaults (the file and the directory). */
+static int
+load_system_cas(SSL_CTX *ctx, const char *who)
+{
+	const char *dirs = getenv(X509_get_default_cert_dir_env());
+	const char *file = getenv(X509_get_default_cert_file_env());
+	char line[PATH_MAX * 2 + 100];
+
+	if (dirs == NULL || dirs[0] == '\0')
+		dirs = X509_get_default_cert_dir();
+	if (file == NULL || file[0] == '\0')
+		file = X509_get_default_cert_file();
+	if (!other_cert_file() && has_hashed_certs(dirs)) {
+		snprintf(line, sizeof line, "trusting the system CAs in directory %s", dirs);
+		log_trace(who, "TLS:", line, strlen(line), 0);
+		return SSL_CTX_set_default_verify_dir(ctx);
+	}
+	snprintf(line, sizeof line, "trusting the system CAs in file %s and directory %s", file, dirs);
+	log_trace(who, "TLS:", line, strlen(line), 0);
+	return SSL_CTX_set_default_verify_paths(ctx);
+}
+
 static void
 hex(const unsigned char *d, size_t n, char *out)
 {
@@ -102,12 +171,15 @@ tls_start(int fd, const char *host, const struct tls_opts *o, int timeout_ms, co
 	} else {
 		SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
 		if (o->ca_file != NULL) {
+			char line[PATH_MAX + 50];
+			snprintf(line, sizeof line, "trusting the CAs in tls_ca_file %s", o->ca_file);
+			log_trace(who, "TLS:", line, strlen(line), 0);
 			if (SSL_CTX_load_verify_locations(t->ctx, o->ca_file, NULL) != 1) {
 				err_set(err, MF_ECONNECT, "cannot load tls_ca_file %s: %s; point it at a PEM file of CA certificates",
 				    o->ca_file, ssl_errstr(ebuf, sizeof ebuf));
 				goto fail;
 			}
-		} else if (SSL_CTX_set_default_verify_paths(t->ctx) != 1) {
+		} else if (load_system_cas(t->ctx, who) != 1) {
 			goto ssl_fail;
 		}
 	}
