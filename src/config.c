@@ -363,7 +363,7 @@ account_load(dictionary *d, const char *file, const char *sec, const struct conf
     struct account *a, struct mf_error *err)
 {
 	char name[300], bad;
-	int port_set = 0, tls_set = 0, nsources;
+	int port_set = 0, tls_set = 0, deliver_set = 0, mda_set = 0, nsources;
 
 	memset(a, 0, sizeof *a);
 	a->name = xstrdup(sec);
@@ -385,6 +385,10 @@ account_load(dictionary *d, const char *file, const char *sec, const struct conf
 			port_set = 1;
 		} else if (strcmp(k->name, "tls") == 0) {
 			tls_set = 1;
+		} else if (strcmp(k->name, "deliver") == 0) {
+			deliver_set = 1;
+		} else if (strcmp(k->name, "mda") == 0) {
+			mda_set = 1;
 		}
 		if (v != NULL && set_key(a, k, v, file, from, err) != 0)
 			return err->code;
@@ -413,6 +417,14 @@ account_load(dictionary *d, const char *file, const char *sec, const struct conf
 		return key_error(err, file, sec, "password_store",
 		    "this mailfetch was built without libsecret; use password or password_command");
 #endif
+	/* An mbox given without deliver is where the mail is meant to go,
+	 * not a setting to ignore while procmail gets it. */
+	if (!deliver_set && a->mbox != NULL) {
+		if (mda_set)
+			return key_error(err, file, sec, "deliver",
+			    "missing, and both mda and mbox are set; set deliver = mda or deliver = mbox");
+		a->deliver = DELIVER_MBOX;
+	}
 	if (a->deliver == DELIVER_MBOX && a->mbox == NULL)
 		return key_error(err, file, sec, "mbox", "missing; deliver = mbox needs the path of the mbox file");
 	switch (check_mda_escapes(a->mda, &bad)) {

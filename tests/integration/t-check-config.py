@@ -28,6 +28,8 @@ def test(t):
                      "mbox": t.path("work.mbox")},
             "home": {"host": "localhost", "port": str(port), "user": "bob", "password": pw2,
                      "mda": "/usr/bin/procmail -d %T"},
+            "boxonly": {"host": "localhost", "port": str(port), "user": "carol", "password": pw2,
+                        "mbox": t.path("carol.mbox")},
         },
         defaults={"keep": "yes", "timeout": "30"},
     )
@@ -38,6 +40,9 @@ def test(t):
         t.check(word in out, "--check-config shows %s" % word, out)
     t.no_secrets(r.out + r.err, "alice", pw, "--check-config, alice")
     t.no_secrets(r.out + r.err, "bob", pw2, "--check-config, bob")
+    sections = dict((s.split("]", 1)[0], s) for s in out.split("\n[")[1:])
+    t.check("deliver = mda\n" in sections.get("home", ""), "mda only: deliver = mda", out)
+    t.check("deliver = mbox\n" in sections.get("boxonly", ""), "mbox without deliver: deliver = mbox", out)
 
     r = t.run(["--check-config", "-v", "-v"], text)
     t.exit_code(r, h.EX_OK, "--check-config -v -v")

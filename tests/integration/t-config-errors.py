@@ -58,6 +58,7 @@ def test(t):
     case("bad bool", "acct", "keep", change={"keep": "perhaps"})
     case("bad fetch value", "acct", "fetch", change={"fetch": "some"})
     case("timeout 0", "acct", "timeout", change={"timeout": "0"})
+    case("mda and mbox, no deliver", "acct", "deliver", change={"mda": "/bin/cat"}, drop="deliver")
     case("timeout 3601", "acct", "timeout", change={"timeout": "3601"})
     case("deliver = mbox without mbox", "acct", "mbox", drop="mbox")
     case("bad tls_fingerprint", "acct", "tls_fingerprint", change={"tls_fingerprint": "sha256:1234"})

@@ -4,7 +4,8 @@
 Every message arrives byte-exact (CRLF -> LF, mboxrd quoting undone), all of
 them are \\Seen on the server afterwards with their other flags kept, mail
 that was already \\Seen and another user's mail are left alone, and a second
-run finds nothing (exit 1, or 0 with --no-mail-ok)."""
+run finds nothing (exit 1, or 0 with --no-mail-ok).  The config sets mbox
+and not deliver: an mbox given is where the mail goes."""
 
 import os
 import re
@@ -29,7 +30,7 @@ def test(t):
 
     mbox = t.path("mail", "inbox.mbox")
     os.makedirs(os.path.dirname(mbox))
-    cfg = h.config({"acct": h.dovecot_keys(dv, deliver="mbox", mbox=mbox)})
+    cfg = h.config({"acct": h.dovecot_keys(dv, mbox=mbox)})
 
     r = t.run([], cfg)
     t.exit_code(r, h.EX_OK, "first run")
