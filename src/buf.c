@@ -48,6 +48,25 @@ buf_reserve(struct buf *b, size_t n)
 	return 0;
 }
 
+char *
+buf_space(struct buf *b, size_t n)
+{
+	if (buf_reserve(b, n) < 0)
+		return NULL;
+	return b->data + b->len;
+}
+
+void
+buf_commit(struct buf *b, size_t n)
+{
+	if (n > b->cap - b->len - 1)
+		fatal("buf_commit past the reserved space");
+	b->len += n;
+	b->data[b->len] = '\0';
+	if (b->used < b->len + 1)
+		b->used = b->len + 1;
+}
+
 int
 buf_append(struct buf *b, const void *p, size_t n)
 {

@@ -15,6 +15,11 @@ struct buf {
 void buf_init(struct buf *b, size_t max);
 /* Makes room for n more bytes at once: 0, or -1 past the ceiling. */
 int buf_reserve(struct buf *b, size_t n);
+/* Room for n more bytes to be written in place, then buf_commit() of
+ * how many were: for loops that would otherwise append byte by byte.
+ * NULL past the ceiling. */
+char *buf_space(struct buf *b, size_t n);
+void buf_commit(struct buf *b, size_t n);
 /* Appends; returns 0, or -1 (nothing appended) if the ceiling would be passed. */
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

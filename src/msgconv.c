@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "msgconv.h"
+#include "xmalloc.h"
 
 static const char from_[] = "From ";
 
@@ -62,6 +63,51 @@ byte(struct msgconv *m, struct buf *out, char c)
 	m->bol = c == '\n';
 }
 
+/* Whether a line starting with c may need mboxrd quoting. */
+static int
+may_quote(const struct msgconv *m, char c)
+{
+	return m->mboxrd && m->bol && (m->gt > 0 || m->match > 0 || c == '>' || c == from_[0]);
+}
+
+/* The fast path: whole lines from in[i..n), written in place, up to the
+ * end of the input or a line start that may need quoting.  A CR at the
+ * end of the input is held back.  Output never outgrows the input here.
+ * Returns the new i. */
+static size_t
+copy_lines(struct msgconv *m, const char *in, size_t i, size_t n, struct buf *out)
+{
+	char *o0 = buf_space(out, n - i), *o = o0;
+
+	if (o0 == NULL)
+		fatal("msgconv: output buffer past its ceiling");
+	while (i < n) {
+		const char *nl = memchr(in + i, '\n', n - i);
+		size_t j = nl != NULL ? (size_t)(nl - in) : n;
+		size_t end = j > i && in[j - 1] == '\r' ? j - 1 : j;
+
+		memcpy(o, in + i, end - i);
+		o += end - i;
+		if (nl == NULL) {
+			if (end < j)
+				m->cr = 1;
+			if (end > i)
+				m->bol = 0;
+			i = n;
+			break;
+		}
+		*o++ = '\n';
+		m->bol = 1;
+		i = j + 1;
+		if (i < n && may_quote(m, in[i]))
+			break;
+	}
+	if (o > o0)
+		m->last_nl = o[-1] == '\n';
+	buf_commit(out, (size_t)(o - o0));
+	return i;
+}
+
 void
 msgconv_feed(struct msgconv *m, const char *in, size_t n, struct buf *out)
 {
@@ -77,25 +123,20 @@ msgconv_feed(struct msgconv *m, const char *in, size_t n, struct buf *out)
 			}
 			byte(m, out, '\r');
 		}
-		if (in[i] == '\r') {
+		if (in[i] == '\r' && i + 1 == n) {
 			m->cr = 1;
 			i++;
-			continue;
-		}
-		if (!m->bol || !m->mboxrd) {
-			/* Fast path: copy up to the next CR or LF in one go. */
-			size_t j = i;
-			while (j < n && in[j] != '\r' && in[j] != '\n')
-				j++;
-			if (j > i) {
-				put(m, out, in + i, j - i);
-				m->bol = 0;
-				i = j;
+		} else if (may_quote(m, in[i])) {
+			if (in[i] == '\r') {
+				m->cr = 1;
+				i++;
 				continue;
 			}
+			byte(m, out, in[i]);
+			i++;
+		} else {
+			i = copy_lines(m, in, i, n, out);
 		}
-		byte(m, out, in[i]);
-		i++;
 	}
 }
 
