@@ -16,6 +16,7 @@
 #include <openssl/x509v3.h>
 
 #include "log.h"
+#include "mf_limits.h"
 #include "net.h"
 #include "tls.h"
 #include "xmalloc.h"
@@ -165,6 +166,10 @@ tls_start(int fd, const char *host, const struct tls_opts *o, int timeout_ms, co
 	if (t->ctx == NULL)
 		goto ssl_fail;
 	SSL_CTX_set_min_proto_version(t->ctx, o->min_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION);
+	/* Read from the socket in large pieces, not a record header and then
+	 * its body: a quarter of the read() calls on a bulk download. */
+	SSL_CTX_set_read_ahead(t->ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(t->ctx, TLS_READ_BUFFER);
 	if (o->has_pin) {
 		/* The pin decides; the chain may well be self-signed. */
 		SSL_CTX_set_verify(t->ctx, SSL_VERIFY_NONE, NULL);
@@ -263,8 +268,16 @@ tls_read(struct tls *t, void *buf, size_t len, int timeout_ms, struct mf_error *
 	for (;;) {
 		int r = SSL_read_ex(t->ssl, buf, len, &got);
 		int e;
-		if (r == 1)
+		if (r == 1) {
+			/* One call returns one TLS record (16 KiB at most, often
+			 * less); take what read-ahead has buffered as well, so the
+			 * caller handles fewer, larger pieces. */
+			size_t more = 0;
+			while (got < len && SSL_has_pending(t->ssl) &&
+			    SSL_read_ex(t->ssl, (char *)buf + got, len - got, &more) == 1)
+				got += more;
 			return (ssize_t)got;
+		}
 		e = SSL_get_error(t->ssl, r);
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
 			if (ssl_wait(t, e, deadline) < 0)
