@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +34,8 @@ struct mbox {
 	int locked;        /* a batch is open: we hold both locks */
 	off_t batch_start; /* file size when the batch began */
 	off_t size;        /* file size now (we are the only writer while locked) */
+	struct buf pend;   /* small pieces not yet written, so that a small
+	                    * message is one write() and not three */
 };
 
 /* Opens (or creates) the mbox file and checks it is one; sets m->fd. */
@@ -172,30 +175,68 @@ mbox_unlock(struct mbox *m)
 		unlink(m->lockpath);
 }
 
+/* Writes what is pending, then p[0..n), with as few calls as it takes. */
+static int
+mbox_write(struct mbox *m, const char *p, size_t n)
+{
+	struct iovec iov[2] = {
+		{ .iov_base = m->pend.data, .iov_len = m->pend.len },
+		{ .iov_base = (void *)p, .iov_len = n },
+	};
+	struct iovec *v = iov;
+	int cnt = 2;
+
+	if (iov[0].iov_len == 0) {
+		v++;
+		cnt--;
+	}
+	while (cnt > 0) {
+		ssize_t w = writev(m->fd, v, cnt);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			m->write_errno = w < 0 ? errno : EIO;
+			buf_reset(&m->pend);
+			return -1;
+		}
+		m->size += w;
+		while (cnt > 0 && (size_t)w >= v->iov_len) {
+			w -= (ssize_t)v->iov_len;
+			v++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			v->iov_base = (char *)v->iov_base + w;
+			v->iov_len -= (size_t)w;
+		}
+	}
+	buf_reset(&m->pend);
+	return 0;
+}
+
+/* Appends to the mbox: small pieces wait in m->pend for mbox_flush() or
+ * the next large piece. */
 static int
 mbox_put(void *ctx, const char *p, size_t n)
 {
 	struct mbox *m = ctx;
 
-	while (n > 0) {
-		ssize_t w = write(m->fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			m->write_errno = w < 0 ? errno : EIO;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-		m->size += w;
-	}
-	return 0;
+	if (m->pend.len + n <= MBOX_PEND_MAX)
+		return buf_append(&m->pend, p, n) == 0 ? 0 : mbox_write(m, p, n);
+	return mbox_write(m, p, n);
+}
+
+static int
+mbox_flush(struct mbox *m)
+{
+	return m->pend.len > 0 ? mbox_write(m, NULL, 0) : 0;
 }
 
 /* Cuts the file back to size after a failed write. */
 static void
 mbox_truncate(struct sink *s, struct mbox *m, off_t size)
 {
+	buf_reset(&m->pend);
 	if (ftruncate(m->fd, size) < 0)
 		log_error(s->who, "cannot truncate mbox %s back to %lld bytes after a failed write: %s",
 		    s->acct->mbox, (long long)size, strerror(errno));
@@ -223,7 +264,7 @@ mbox_repair_tail(struct sink *s, struct mbox *m, struct mf_error *err)
 		return 0;
 	log_warn(s->who, "mbox %s does not end with a complete message (a writer was interrupted); "
 	    "adding a line break so the next message starts cleanly", s->acct->mbox);
-	if (mbox_put(m, "\n\n", tail[n - 1] == '\n' ? 1 : 2) < 0) {
+	if (mbox_put(m, "\n\n", tail[n - 1] == '\n' ? 1 : 2) < 0 || mbox_flush(m) < 0) {
 		mbox_truncate(s, m, m->batch_start);
 		return err_set(err, MF_EDELIVER, "cannot write to mbox %s: %s; free some space or fix the file",
 		    s->acct->mbox, strerror(m->write_errno));
@@ -286,7 +327,7 @@ mbox_deliver(struct sink *s, struct spool *msg, const char *sender, int *tempora
 	from = xasprintf("From %s %s\n", sender, date);
 	m->write_errno = 0;
 	if (mbox_put(m, from, strlen(from)) < 0 || deliver_convert(s, msg, 1, 1, mbox_put, m) != 0 ||
-	    mbox_put(m, "\n", 1) < 0) {
+	    mbox_put(m, "\n", 1) < 0 || mbox_flush(m) < 0) {
 		int e = m->write_errno ? m->write_errno : errno;
 		mbox_truncate(s, m, before);
 		r = err_set(err, MF_EDELIVER, "cannot write to mbox %s: %s; free some space or fix the file, "
@@ -328,6 +369,7 @@ mbox_close(struct sink *s)
 	}
 	if (m->fd >= 0)
 		close(m->fd);
+	buf_free(&m->pend);
 	free(m->lockpath);
 	free(m);
 }
