@@ -712,7 +712,7 @@ fetch_done(struct imap *im, const struct pending *p, void *ctx)
 	} else if (p->kind == PEND_MARK && p->st != IMAP_ST_OK) {
 		run->mark_failed += p->count;
 		snprintf(run->mark_text, sizeof run->mark_text, "%s", p->text);
-	} else if (p->kind == PEND_MARK && p->uids != NULL && run->f->ops->marked != NULL) {
+	} else if (p->kind == PEND_MARK && p->uids != NULL && run->f != NULL && run->f->ops->marked != NULL) {
 		run->f->ops->marked(run->f->ctx, p->uids, p->count);
 	} else if (p->kind == PEND_EXPUNGE && p->st != IMAP_ST_OK) {
 		run->expunge_failed = 1;
