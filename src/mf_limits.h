@@ -24,8 +24,8 @@
 #define IMAP_PIPELINE_MAX    64u     /* commands in flight at most (FETCH and marks) */
 
 /* messages (spool.c) */
-#define SPOOL_MEMORY_MAX     (256u * 1024) /* beyond this a message goes to an unlinked temp file */
-#define IO_CHUNK             (64u * 1024)
+#define SPOOL_MEMORY_MAX     (128u * 1024) /* beyond this a message goes to an unlinked temp file */
+#define IO_CHUNK             (32u * 1024)
 #define MBOX_PEND_MAX        (16u * 1024) /* an mbox message this small is written in one call */
 #define TLS_READ_BUFFER      (32u * 1024) /* OpenSSL read-ahead: bytes taken from the socket per read() */
 
