@@ -349,7 +349,8 @@ status_of(const char *s, size_t n)
 /* The arguments of an untagged SEARCH: numbers only, kept as an array of
  * uint32_t rather than one imap_arg each, which would cost some 90 bytes
  * per UID on a mailbox of tens of thousands of messages.  RFC 7162 allows
- * a "(MODSEQ n)" at the end; it is skipped. */
+ * a "(MODSEQ n)" at the end; it is checked and skipped, and anything else
+ * is an error. */
 static enum imap_parse_result
 parse_search(struct imap_parser *p, const char *s, size_t len, size_t i)
 {
@@ -364,8 +365,21 @@ parse_search(struct imap_parser *p, const char *s, size_t len, size_t i)
 			i++;
 			continue;
 		}
-		if (s[i] == '(')
+		if (s[i] == '(') {
+			/* search-sort-mod-seq: "(MODSEQ n)", last on the line */
+			size_t k = i + 1;
+			if (len - k < 8 || strncasecmp(s + k, "MODSEQ ", 7) != 0)
+				return fail(p, "malformed SEARCH response");
+			for (k += 7, j = k; j < len && s[j] >= '0' && s[j] <= '9'; j++)
+				;
+			if (j == k || j >= len || s[j] != ')')
+				return fail(p, "malformed SEARCH response");
+			for (j++; j < len && s[j] == ' '; j++)
+				;
+			if (j != len)
+				return fail(p, "malformed SEARCH response");
 			break;
+		}
 		for (j = i; j < len && s[j] >= '0' && s[j] <= '9'; j++) {
 			n = n * 10 + (uint64_t)(s[j] - '0');
 			if (n > UINT32_MAX)

@@ -50,8 +50,8 @@ struct imap_response {
 	struct imap_arg *args;        /* untagged data arguments after the keyword */
 	size_t count;
 	uint32_t *numbers;            /* SEARCH: its numbers, in order, 4 bytes each
-	                               * (args stays empty; a trailing list such as
-	                               * (MODSEQ n) is skipped) */
+	                               * (args stays empty; a trailing (MODSEQ n)
+	                               * is skipped) */
 	size_t nnumbers;
 };
 

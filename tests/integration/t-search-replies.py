@@ -2,8 +2,9 @@
 """UID SEARCH replies a real Dovecot does not send (fake server): the
 UIDs split over two untagged SEARCH lines, unsorted and repeated, with an
 RFC 7162 "(MODSEQ n)" at the end, fetch every message once; a SEARCH
-reply with a word where a number belongs is a protocol error (exit 4)
-that delivers and marks nothing."""
+reply with a word where a number belongs, or a list other than a last
+(MODSEQ n), is a protocol error (exit 4) that delivers and marks
+nothing."""
 
 import os
 import sys
@@ -32,18 +33,20 @@ def test(t):
     fl = srv.flags()
     t.check(all("\\Seen" in f for f in fl.values()), "all marked \\Seen", fl)
 
-    def bad_search(sess, tag, args):
-        sess.send("* SEARCH 1 two 3\r\n%s OK SEARCH completed\r\n" % tag)
+    for n, (label, reply) in enumerate([("a word among the UIDs", "1 two 3"),
+                                        ("a list that is not (MODSEQ n), UIDs after it", "1 (x) 3")]):
+        def bad_search(sess, tag, args, reply=reply):
+            sess.send("* SEARCH %s\r\n%s OK SEARCH completed\r\n" % (reply, tag))
 
-    srv = t.fake(tls="implicit", messages=msgs, handlers={"UID SEARCH": bad_search})
-    mbox = t.path("bad.mbox")
-    r = t.run([], h.config({"acct": h.fake_keys(srv, deliver="mbox", mbox=mbox)}))
-    srv.stop()
-    t.exit_code(r, h.EX_PROTO, "SEARCH reply with a word among the UIDs")
-    t.check("mailfetch: acct" in r.stderr and "SEARCH" in r.stderr,
-            "the error names the account and the SEARCH reply", r.stderr)
-    t.eq(h.read_file(mbox), b"", "nothing delivered")
-    t.check(not srv.saw("UID FETCH") and not srv.saw("UID STORE"), "no FETCH, no STORE sent")
+        srv = t.fake(tls="implicit", messages=msgs, handlers={"UID SEARCH": bad_search})
+        mbox = t.path("bad-%d.mbox" % n)
+        r = t.run([], h.config({"acct": h.fake_keys(srv, deliver="mbox", mbox=mbox)}))
+        srv.stop()
+        t.exit_code(r, h.EX_PROTO, "SEARCH reply with " + label)
+        t.check("mailfetch: acct" in r.stderr and "SEARCH" in r.stderr,
+                "%s: the error names the account and the SEARCH reply" % label, r.stderr)
+        t.eq(h.read_file(mbox), b"", "%s: nothing delivered" % label)
+        t.check(not srv.saw("UID FETCH") and not srv.saw("UID STORE"), "%s: no FETCH, no STORE sent" % label)
 
 
 h.main(test)

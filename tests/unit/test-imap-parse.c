@@ -118,7 +118,7 @@ test_untagged_data(void **state)
 		assert_int_equal(r->numbers[2], 4294967295u);
 		r = parse_ok(p, "* SEARCH\r\n", step);
 		assert_int_equal(r->nnumbers, 0);
-		r = parse_ok(p, "* search  7  9 (MODSEQ 917162500)\r\n", step);
+		r = parse_ok(p, "* search  7  9 (modseq 917162500) \r\n", step);
 		assert_int_equal(r->nnumbers, 2);
 		assert_int_equal(r->numbers[1], 9);
 		r = parse_ok(p, "+ \r\n", step);
@@ -232,6 +232,10 @@ test_malformed(void **state)
 	expect_error("* SEARCH 1 \"2\"\r\n", 0);
 	expect_error("* SEARCH 4294967296\r\n", 0);           /* over UINT32_MAX */
 	expect_error("* SEARCH 1 {1}\r\n", 0);                /* literal */
+	expect_error("* SEARCH 1 (x) 5\r\n", 0);              /* a list that is not MODSEQ */
+	expect_error("* SEARCH 1 (MODSEQ 5) 6\r\n", 0);       /* MODSEQ not last */
+	expect_error("* SEARCH 1 (MODSEQ)\r\n", 0);
+	expect_error("* SEARCH 1 (MODSEQ 5\r\n", 0);
 }
 
 static void
