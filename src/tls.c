@@ -98,18 +98,19 @@ has_hashed_certs(const char *dirs)
 	return found;
 }
 
-/* Whether SSL_CERT_FILE names a file other than the system bundle. */
+/* Whether the environment variable env names another path than dflt
+ * (unset or empty counts as the same). */
 static int
-other_cert_file(void)
+env_path_other(const char *env, const char *dflt)
 {
-	const char *file = getenv(X509_get_default_cert_file_env());
+	const char *v = getenv(env);
 	char *mine, *sys;
 	int other;
 
-	if (file == NULL || file[0] == '\0')
+	if (v == NULL || v[0] == '\0')
 		return 0;
-	mine = realpath(file, NULL);
-	sys = realpath(X509_get_default_cert_file(), NULL);
+	mine = realpath(v, NULL);
+	sys = realpath(dflt, NULL);
 	other = mine == NULL || sys == NULL || strcmp(mine, sys) != 0;
 	free(mine);
 	free(sys);
@@ -119,8 +120,11 @@ other_cert_file(void)
 /* The system's CAs.  The hashed directory (/etc/ssl/certs on Debian) is
  * read only for the certificate a chain needs; the bundle file would be
  * parsed whole, some 140 certificates and 0.8 MB of memory on every run.
- * SSL_CERT_FILE naming another file, or a directory without hashed names,
- * brings back OpenSSL's defaults (the file and the directory). */
+ * The directory alone is used only where it stands for the whole store:
+ * it is the system's own (update-ca-certificates fills it from the same
+ * sources as the bundle) and holds hashed names.  SSL_CERT_DIR or
+ * SSL_CERT_FILE naming anything else (a user adding a CA) brings back
+ * OpenSSL's defaults, the file and the directory. */
 static int
 load_system_cas(SSL_CTX *ctx, const char *who)
 {
@@ -132,7 +136,9 @@ load_system_cas(SSL_CTX *ctx, const char *who)
 		dirs = X509_get_default_cert_dir();
 	if (file == NULL || file[0] == '\0')
 		file = X509_get_default_cert_file();
-	if (!other_cert_file() && has_hashed_certs(dirs)) {
+	if (!env_path_other(X509_get_default_cert_file_env(), X509_get_default_cert_file()) &&
+	    !env_path_other(X509_get_default_cert_dir_env(), X509_get_default_cert_dir()) &&
+	    has_hashed_certs(dirs)) {
 		snprintf(line, sizeof line, "trusting the system CAs in directory %s", dirs);
 		log_trace(who, "TLS:", line, strlen(line), 0);
 		return SSL_CTX_set_default_verify_dir(ctx);
@@ -273,9 +279,15 @@ tls_read(struct tls *t, void *buf, size_t len, int timeout_ms, struct mf_error *
 			 * less); take what read-ahead has buffered as well, so the
 			 * caller handles fewer, larger pieces. */
 			size_t more = 0;
-			while (got < len && SSL_has_pending(t->ssl) &&
-			    SSL_read_ex(t->ssl, (char *)buf + got, len - got, &more) == 1)
+			while (got < len && SSL_has_pending(t->ssl)) {
+				if (SSL_read_ex(t->ssl, (char *)buf + got, len - got, &more) != 1) {
+					/* The next call meets this again and reports
+					 * it; a stale queue would only mislead. */
+					ERR_clear_error();
+					break;
+				}
 				got += more;
+			}
 			return (ssize_t)got;
 		}
 		e = SSL_get_error(t->ssl, r);
