@@ -363,7 +363,8 @@ account_load(dictionary *d, const char *file, const char *sec, const struct conf
     struct account *a, struct mf_error *err)
 {
 	char name[300], bad;
-	int port_set = 0, tls_set = 0, deliver_set = 0, mda_set = 0, nsources;
+	int port_set = 0, tls_set = 0, deliver_set = 0, nsources;
+	int mda_level = 0, mbox_level = 0; /* 0 unset, 1 [defaults], 2 the account's section */
 
 	memset(a, 0, sizeof *a);
 	a->name = xstrdup(sec);
@@ -388,7 +389,9 @@ account_load(dictionary *d, const char *file, const char *sec, const struct conf
 		} else if (strcmp(k->name, "deliver") == 0) {
 			deliver_set = 1;
 		} else if (strcmp(k->name, "mda") == 0) {
-			mda_set = 1;
+			mda_level = from == sec ? 2 : 1;
+		} else if (strcmp(k->name, "mbox") == 0) {
+			mbox_level = from == sec ? 2 : 1;
 		}
 		if (v != NULL && set_key(a, k, v, file, from, err) != 0)
 			return err->code;
@@ -418,12 +421,16 @@ account_load(dictionary *d, const char *file, const char *sec, const struct conf
 		    "this mailfetch was built without libsecret; use password or password_command");
 #endif
 	/* An mbox given without deliver is where the mail is meant to go,
-	 * not a setting to ignore while procmail gets it. */
-	if (!deliver_set && a->mbox != NULL) {
-		if (mda_set)
+	 * not a setting to ignore while procmail gets it.  With both mda and
+	 * mbox given, the one in the account's own section wins over one in
+	 * [defaults]; both at the same level is a question only the user can
+	 * answer. */
+	if (!deliver_set && mbox_level > 0) {
+		if (mda_level == mbox_level)
 			return key_error(err, file, sec, "deliver",
 			    "missing, and both mda and mbox are set; set deliver = mda or deliver = mbox");
-		a->deliver = DELIVER_MBOX;
+		if (mbox_level > mda_level)
+			a->deliver = DELIVER_MBOX;
 	}
 	if (a->deliver == DELIVER_MBOX && a->mbox == NULL)
 		return key_error(err, file, sec, "mbox", "missing; deliver = mbox needs the path of the mbox file");

@@ -31,7 +31,7 @@ def test(t):
             "boxonly": {"host": "localhost", "port": str(port), "user": "carol", "password": pw2,
                         "mbox": t.path("carol.mbox")},
         },
-        defaults={"keep": "yes", "timeout": "30"},
+        defaults={"keep": "yes", "timeout": "30", "mda": "/usr/bin/procmail -d %T"},
     )
     r = t.run(["--check-config"], text)
     t.exit_code(r, h.EX_OK, "--check-config")
@@ -42,7 +42,14 @@ def test(t):
     t.no_secrets(r.out + r.err, "bob", pw2, "--check-config, bob")
     sections = dict((s.split("]", 1)[0], s) for s in out.split("\n[")[1:])
     t.check("deliver = mda\n" in sections.get("home", ""), "mda only: deliver = mda", out)
-    t.check("deliver = mbox\n" in sections.get("boxonly", ""), "mbox without deliver: deliver = mbox", out)
+    t.check("deliver = mbox\n" in sections.get("boxonly", ""),
+            "mbox without deliver, mda only in [defaults]: deliver = mbox", out)
+    r = t.run(["--check-config"], h.config(
+        {"own": {"host": "localhost", "user": "dave", "password": pw2, "mda": "/bin/cat"}},
+        defaults={"mbox": t.path("all.mbox")}))
+    t.exit_code(r, h.EX_OK, "--check-config, mbox in [defaults], mda in the account")
+    t.check("deliver = mda\nmda = /bin/cat\n" in r.output,
+            "mda in the account wins over mbox in [defaults]", r.output)
 
     r = t.run(["--check-config", "-v", "-v"], text)
     t.exit_code(r, h.EX_OK, "--check-config -v -v")
