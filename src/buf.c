@@ -37,6 +37,7 @@ buf_reserve(struct buf *b, size_t n)
 	/* Not realloc: the old block may hold a secret and must be wiped. */
 	{
 		char *bigger = xmalloc(cap);
+		bigger[0] = '\0';
 		if (b->data != NULL) {
 			memcpy(bigger, b->data, b->len + 1);
 			wipe(b->data, b->used);
@@ -59,7 +60,7 @@ buf_space(struct buf *b, size_t n)
 void
 buf_commit(struct buf *b, size_t n)
 {
-	if (n > b->cap - b->len - 1)
+	if (b->data == NULL || n > b->cap - b->len - 1)
 		fatal("buf_commit past the reserved space");
 	b->len += n;
 	b->data[b->len] = '\0';

@@ -774,7 +774,7 @@ send_marks(struct imap *im, const uint32_t *uids, size_t n, const char *flags, i
 		k = imap_uid_set(&set, uids + done, n - done, IMAP_CMD_MAX - 64);
 		buf_printf(&cmd, "UID STORE %s +FLAGS.SILENT (%s)", set.data, flags);
 		rc = imap_send(im, cmd.data, PEND_MARK, 0, k, err);
-		if (rc == 0 && im->fetch_run != NULL) {
+		if (rc == 0 && im->fetch_run != NULL && im->fetch_run->f->ops->marked != NULL) {
 			struct pending *p = &im->pend[im->npend - 1];
 			p->uids = xreallocarray(NULL, k, sizeof *p->uids);
 			memcpy(p->uids, uids + done, k * sizeof *p->uids);
