@@ -7,6 +7,8 @@
 - the server refuses the marks (STORE NO): the run says the mail will
   come again, and the next run marks it from the state journal instead
   of delivering it twice;
+- the first chunk's marks are taken and the second's refused: the
+  journal keeps only the refused ones, and the next run marks only those;
 - a mail reader replaces (compacts) the mbox between two delivery
   batches, taking the dotlock as it should: the next batch lands in the
   file the path names now, not in the unlinked old one, so nothing is
@@ -59,6 +61,37 @@ def test(t):
     t.check(srv.saw("STORE") and not srv.saw("FETCH"), "it marked without fetching again", srv.command_names())
     t.eq(srv.flags(), {1: {"\\Seen"}, 2: {"\\Seen"}}, "both \\Seen now")
     t.messages_equal(h.parse_mbox(h.read_file(mbox)), msgs, "still each message once")
+
+    # The first chunk's marks are taken, the second's refused: the journal
+    # keeps only the second chunk (what the server confirmed is forgotten
+    # at once), and the next run marks just those without fetching.
+    box2 = t.path("chunks.mbox")
+    more = [h.sample_message(i + 1, 200) for i in range(BATCH + 5)]
+
+    def store_second_chunk_no(sess, tag, args):
+        uidset = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
+        if any(int(u) > BATCH for part in uidset.split(",") for u in part.split(":")):
+            sess.send("%s NO [SERVERBUG] cannot store flags now\r\n" % tag)
+            return None
+        return sess.cmd_uid_store(tag, args)
+
+    srv = t.fake(tls="implicit", messages=more, uidvalidity=778,
+                 handlers={"UID STORE": store_second_chunk_no})
+    r = t.run([], h.config({"acct2": h.fake_keys(srv, deliver="mbox", mbox=box2)}))
+    srv.stop()
+    t.exit_code(r, h.EX_SERVER, "second chunk's STORE refused")
+    journal = h.read_file(os.path.join(t.dir, "home", ".local", "state", "mailfetch", "acct2.state")).decode()
+    uids = sorted(int(line.split()[1]) for line in journal.splitlines()[1:])
+    t.eq(uids, list(range(BATCH + 1, BATCH + 6)), "the journal holds only the UIDs whose marks were refused",
+         journal[:300])
+    # The same mailbox again, as the first server left it: the first chunk \Seen.
+    srv = t.fake(tls="implicit", uidvalidity=778,
+                 messages=[(m, ("\\Seen",)) if i < BATCH else m for i, m in enumerate(more)])
+    r = t.run([], h.config({"acct2": h.fake_keys(srv, deliver="mbox", mbox=box2)}))
+    srv.stop()
+    t.exit_code(r, h.EX_NOMAIL, "next run: nothing to deliver")
+    t.check(not srv.saw("FETCH"), "nothing fetched again", srv.command_names())
+    t.messages_equal(h.parse_mbox(h.read_file(box2)), more, "each message once")
 
     # The mbox is replaced between the first delivery batch (BATCH messages)
     # and the second, by a "mail reader" that takes the dotlock first.
