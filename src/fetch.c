@@ -227,33 +227,36 @@ finish_journaled(struct session *s, uint32_t *uids, size_t *n, struct mf_error *
 static int
 poll_folder(struct session *s, const char *folder, struct mf_error *err)
 {
-	uint32_t exists, uidvalidity, *uids = NULL;
+	struct imap_folder f;
+	uint32_t *uids = NULL;
 	size_t n = 0;
-	int rc, read_only;
+	int rc;
 
 	s->folder = folder;
-	rc = imap_select(s->imap, folder, &exists, &uidvalidity, &read_only, err);
+	/* Messages flagged \Deleted (by us without UIDPLUS, or by another
+	 * client) are on their way out: never fetch them. */
+	rc = imap_select_search(s->imap, folder, s->a->fetch == FETCH_ALL ? "UNDELETED" : "UNSEEN UNDELETED", &f, err);
 	if (rc != 0) {
 		if (!err->reply)
 			return rc;
-		log_error(s->a->who, "%s; check folders in the config", err->msg);
+		log_error(s->a->who, "%s%s", err->msg, f.selected ? "" : "; check folders in the config");
 		s->result = status_worse(s->result, rc);
 		return 0;
 	}
-	if (exists == 0)
+	uids = f.uids;
+	n = f.n;
+	if (f.exists == 0 && n == 0) {
+		free(uids);
 		return 0;
-	if (read_only) {
+	}
+	if (f.read_only) {
+		free(uids);
 		log_error(s->a->who, "folder %s is read-only on the server, so fetched mail could not be marked; "
 		    "not fetching from it, check its permissions on the server", folder);
 		s->result = status_worse(s->result, MF_ESERVER);
 		return 0;
 	}
-	/* Messages flagged \Deleted (by us without UIDPLUS, or by another
-	 * client) are on their way out: never fetch them. */
-	rc = imap_uid_search(s->imap, s->a->fetch == FETCH_ALL ? "UNDELETED" : "UNSEEN UNDELETED", &uids, &n, err);
-	if (rc != 0)
-		goto fail;
-	s->uidvalidity = uidvalidity;
+	s->uidvalidity = f.uidvalidity;
 	if ((rc = finish_journaled(s, uids, &n, err)) != 0)
 		goto fail;
 	log_info(s->a->name, "%s: %zu message%s to fetch", folder, n, n == 1 ? "" : "s");

@@ -20,9 +20,9 @@
 #include "log.h"
 #include "xmalloc.h"
 
-enum pend_kind { PEND_FETCH, PEND_MARK, PEND_EXPUNGE };
+enum pend_kind { PEND_FETCH, PEND_MARK, PEND_EXPUNGE, PEND_SELECT, PEND_SEARCH };
 
-/* A command sent and not yet answered (pipelined fetches only). */
+/* A command sent and not yet answered (pipelined commands only). */
 struct pending {
 	unsigned tagno;
 	enum pend_kind kind;
@@ -440,35 +440,6 @@ out:
 	return rc;
 }
 
-int
-imap_select(struct imap *im, const char *folder, uint32_t *exists, uint32_t *uidvalidity, int *read_only,
-    struct mf_error *err)
-{
-	struct buf cmd;
-	char what[300];
-	int rc;
-
-	buf_init(&cmd, 0);
-	buf_printf(&cmd, "SELECT ");
-	if (imap_quote(&cmd, folder) < 0) {
-		buf_free(&cmd);
-		err_set(err, MF_ESERVER, "folder name '%s' holds characters that need modified UTF-7; "
-		    "write it in folders as the server lists it", folder);
-		err->reply = 1; /* only this folder is lost */
-		return err->code;
-	}
-	im->exists = 0;
-	im->uidvalidity = 0;
-	im->read_only = 0;
-	snprintf(what, sizeof what, "selecting folder %s", folder);
-	rc = imap_simple(im, cmd.data, NULL, what, err);
-	buf_free(&cmd);
-	*exists = im->exists;
-	*uidvalidity = im->uidvalidity;
-	*read_only = im->read_only;
-	return rc;
-}
-
 struct uid_list {
 	uint32_t *v;
 	size_t n, cap;
@@ -503,37 +474,6 @@ cmp_u32(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 	return x < y ? -1 : x > y;
-}
-
-int
-imap_uid_search(struct imap *im, const char *criteria, uint32_t **uids, size_t *n, struct mf_error *err)
-{
-	struct uid_list l = { 0 };
-	struct cmd_handler h = { .untagged = search_untagged, .ctx = &l };
-	char cmd[128];
-	size_t k = 0;
-
-	*uids = NULL;
-	*n = 0;
-	snprintf(cmd, sizeof cmd, "UID SEARCH %s", criteria);
-	if (imap_simple(im, cmd, &h, "UID SEARCH", err) != 0) {
-		free(l.v);
-		return err->code;
-	}
-	if (l.overflow) {
-		free(l.v);
-		return err_set(err, MF_EPROTO, "server returned more than %u UIDs for one search; "
-		    "report this to the server's administrator", IMAP_SEARCH_MAX);
-	}
-	if (l.n > 0) {
-		qsort(l.v, l.n, sizeof *l.v, cmp_u32);
-		for (size_t i = 0; i < l.n; i++)
-			if (k == 0 || l.v[i] != l.v[k - 1])
-				l.v[k++] = l.v[i];
-	}
-	*uids = l.v;
-	*n = k;
-	return 0;
 }
 
 struct fetch_ctx {
@@ -718,6 +658,97 @@ fetch_done(struct imap *im, const struct pending *p, void *ctx)
 		run->expunge_failed = 1;
 		snprintf(run->expunge_text, sizeof run->expunge_text, "%s", p->text);
 	}
+}
+
+/* The tagged replies of SELECT and UID SEARCH sent together. */
+struct select_search {
+	enum imap_resp_status st[2];
+	char text[2][160];
+};
+
+static void
+select_search_done(struct imap *im, const struct pending *p, void *ctx)
+{
+	struct select_search *ss = ctx;
+	int k = p->kind == PEND_SEARCH;
+
+	(void)im;
+	ss->st[k] = p->st;
+	snprintf(ss->text[k], sizeof ss->text[k], "%s", p->text);
+}
+
+int
+imap_select_search(struct imap *im, const char *folder, const char *criteria, struct imap_folder *out,
+    struct mf_error *err)
+{
+	struct uid_list l = { 0 };
+	struct cmd_handler h = { .untagged = search_untagged, .ctx = &l };
+	struct select_search ss = { { IMAP_ST_NONE, IMAP_ST_NONE }, { "", "" } };
+	struct buf cmd;
+	size_t k = 0;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	buf_init(&cmd, 0);
+	buf_printf(&cmd, "SELECT ");
+	if (imap_quote(&cmd, folder) < 0) {
+		buf_free(&cmd);
+		err_set(err, MF_ESERVER, "folder name '%s' holds characters that need modified UTF-7; "
+		    "write it in folders as the server lists it", folder);
+		err->reply = 1; /* only this folder is lost */
+		return err->code;
+	}
+	im->exists = 0;
+	im->uidvalidity = 0;
+	im->read_only = 0;
+	/* The search does not wait for the SELECT's reply: a failed SELECT
+	 * leaves no folder selected (RFC 3501 6.3.1), so the search then
+	 * fails too and is ignored; one round trip less per folder. */
+	rc = imap_send(im, cmd.data, PEND_SELECT, 0, 0, err);
+	buf_free(&cmd);
+	if (rc == 0) {
+		buf_init(&cmd, 0);
+		buf_printf(&cmd, "UID SEARCH %s", criteria);
+		rc = imap_send(im, cmd.data, PEND_SEARCH, 0, 0, err);
+		buf_free(&cmd);
+	}
+	while (rc == 0 && im->npend > 0)
+		rc = imap_pump(im, &h, select_search_done, &ss, err);
+	if (rc != 0) {
+		free(l.v);
+		return rc;
+	}
+	out->selected = ss.st[0] == IMAP_ST_OK;
+	out->exists = im->exists;
+	out->uidvalidity = im->uidvalidity;
+	out->read_only = im->read_only;
+	for (int i = 0; i < 2; i++) {
+		if (ss.st[i] == IMAP_ST_OK)
+			continue;
+		free(l.v);
+		if (i == 0)
+			err_set(err, MF_ESERVER, "selecting folder %s failed: server said %s %s", folder,
+			    ss.st[0] == IMAP_ST_NO ? "NO" : "BAD", ss.text[0]);
+		else
+			err_set(err, MF_ESERVER, "%s: UID SEARCH failed: server said %s %s", folder,
+			    ss.st[1] == IMAP_ST_NO ? "NO" : "BAD", ss.text[1]);
+		err->reply = 1;
+		return err->code;
+	}
+	if (l.overflow) {
+		free(l.v);
+		return err_set(err, MF_EPROTO, "server returned more than %u UIDs for one search; "
+		    "report this to the server's administrator", IMAP_SEARCH_MAX);
+	}
+	if (l.n > 0) {
+		qsort(l.v, l.n, sizeof *l.v, cmp_u32);
+		for (size_t i = 0; i < l.n; i++)
+			if (k == 0 || l.v[i] != l.v[k - 1])
+				l.v[k++] = l.v[i];
+	}
+	out->uids = l.v;
+	out->n = k;
+	return 0;
 }
 
 int

@@ -43,11 +43,18 @@ int imap_starttls(struct imap *im, const char *host, const struct tls_opts *o, s
 /* Authenticates; a rejected login is MF_EAUTH.  The password is never
  * traced (shown as "*") and the command buffer is wiped. */
 int imap_login(struct imap *im, enum imap_auth how, const char *user, const char *password, struct mf_error *err);
-/* SELECT folder; sets *exists, *uidvalidity and *read_only ([READ-ONLY]). */
-int imap_select(struct imap *im, const char *folder, uint32_t *exists, uint32_t *uidvalidity, int *read_only,
+/* What SELECT and UID SEARCH found in a folder. */
+struct imap_folder {
+	int selected;           /* the SELECT succeeded */
+	uint32_t exists, uidvalidity;
+	int read_only;          /* [READ-ONLY] */
+	uint32_t *uids;         /* sorted, no duplicates; the caller frees */
+	size_t n;
+};
+/* SELECT folder and UID SEARCH criteria, sent together (one round trip).
+ * A tagged NO/BAD to either is MF_ESERVER with err->reply set. */
+int imap_select_search(struct imap *im, const char *folder, const char *criteria, struct imap_folder *out,
     struct mf_error *err);
-/* UID SEARCH criteria; *uids (sorted, no duplicates; caller frees) and *n. */
-int imap_uid_search(struct imap *im, const char *criteria, uint32_t **uids, size_t *n, struct mf_error *err);
 
 /* What imap_fetch() hands back to its caller. */
 struct imap_fetch_ops {

@@ -5,7 +5,8 @@
 from every folder listed; fetch = all also fetches read mail; naming an
 account on the command line polls only that one; and with several accounts
 the most serious exit code wins: a failing account is never hidden behind
-another one's success (the good account's mail is still delivered)."""
+another one's success (the good account's mail is still delivered).  A
+missing folder among others costs only that folder (exit 7)."""
 
 import os
 import sys
@@ -75,6 +76,23 @@ def test(t):
     t.exit_code(r, h.EX_OK, "alice gets the message her failed run left, bob his new one")
     r = t.run([], text)
     t.exit_code(r, h.EX_NOMAIL, "both without new mail")
+
+    # A folder that does not exist, between two that do: its SELECT fails
+    # (and the UID SEARCH sent along with it is ignored); the folders
+    # around it are fetched and marked, and the run ends with exit 7.
+    before = len(h.parse_mbox(h.read_file(abox)))
+    new_inbox, new_work = h.sample_message(11, 700), h.sample_message(12, 800)
+    dv.append("alice", "INBOX", new_inbox)
+    dv.append("alice", "Work", new_work)
+    text = h.config({"alice": dict(alice, folders="INBOX, Nope, Work")}, defaults=defaults)
+    r = t.run([], text)
+    t.exit_code(r, h.EX_SERVER, "a missing folder among others")
+    t.messages_equal(h.parse_mbox(h.read_file(abox))[before:], [new_inbox, new_work],
+                     "INBOX and Work fetched around the missing folder")
+    t.check("Nope" in r.stderr and "check folders" in r.stderr, "the error names the folder and says what to do",
+            r.stderr)
+    t.check("\\Seen" in dv.flags("alice", "Work").get(max(dv.flags("alice", "Work"))),
+            "Work's new message marked \\Seen")
 
 
 h.main(test)

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""UID SEARCH replies a real Dovecot does not send (fake server): the
+"""UID SEARCH (fake server).  It is sent together with SELECT, not after
+its reply; a NO to it gives up the folder (exit 7).  Replies a real
+Dovecot does not send: the
 UIDs split over two untagged SEARCH lines, unsorted and repeated, with an
 RFC 7162 "(MODSEQ n)" at the end, fetch every message once; a SEARCH
 reply with a word where a number belongs, or a list other than a last
@@ -32,6 +34,34 @@ def test(t):
     t.messages_equal(h.parse_mbox(h.read_file(mbox)), msgs, "every message once, in UID order")
     fl = srv.flags()
     t.check(all("\\Seen" in f for f in fl.values()), "all marked \\Seen", fl)
+
+    # SELECT and UID SEARCH go out together: in the -v -v trace the search
+    # is sent before the SELECT's tagged reply comes in.
+    srv = t.fake(tls="implicit", messages=msgs[:1])
+    r = t.run(["-v", "-v"], h.config({"acct": h.fake_keys(srv, deliver="mbox", mbox=t.path("order.mbox"))}))
+    srv.stop()
+    t.exit_code(r, h.EX_OK, "-v -v run")
+    lines = r.stderr.splitlines()
+    sel = [i for i, l in enumerate(lines) if "> A" in l and " SELECT " in l]
+    sel_tag = lines[sel[0]].split("> ", 1)[1].split()[0] if sel else "?"
+    search = [i for i, l in enumerate(lines) if "> A" in l and " UID SEARCH " in l]
+    sel_ok = [i for i, l in enumerate(lines) if "< %s OK" % sel_tag in l]
+    t.check(sel and search and sel_ok and search[0] < sel_ok[0],
+            "UID SEARCH sent before the SELECT's reply arrived (one round trip)", "\n".join(lines[:40]))
+
+    # The SEARCH refused: this folder is given up, nothing fetched, exit 7.
+    def refuse_search(sess, tag, args):
+        sess.send("%s NO [SERVERBUG] search index broken\r\n" % tag)
+
+    srv = t.fake(tls="implicit", messages=msgs, handlers={"UID SEARCH": refuse_search})
+    mbox = t.path("refused.mbox")
+    r = t.run([], h.config({"acct": h.fake_keys(srv, deliver="mbox", mbox=mbox)}))
+    srv.stop()
+    t.exit_code(r, h.EX_SERVER, "UID SEARCH refused")
+    t.check("INBOX: UID SEARCH failed: server said NO" in r.stderr, "the error names the folder and the reply",
+            r.stderr)
+    t.eq(h.read_file(mbox), b"", "search refused: nothing delivered")
+    t.check(not srv.saw("UID FETCH"), "search refused: no FETCH sent")
 
     for n, (label, reply) in enumerate([("a word among the UIDs", "1 two 3"),
                                         ("a list that is not (MODSEQ n), UIDs after it", "1 (x) 3")]):
