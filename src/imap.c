@@ -260,6 +260,15 @@ imap_cmd(struct imap *im, const char *cmd, size_t shown, struct cmd_handler *h,
 	}
 }
 
+/* A tagged NO or BAD to what: a server error the session survives. */
+static int
+refused(struct mf_error *err, const char *what, enum imap_resp_status st, const char *text)
+{
+	err_set(err, MF_ESERVER, "%s failed: server said %s %s", what, st == IMAP_ST_NO ? "NO" : "BAD", text);
+	err->reply = 1;
+	return err->code;
+}
+
 /* A command whose tagged NO or BAD is a server error (MF_ESERVER). */
 static int
 imap_simple(struct imap *im, const char *cmd, struct cmd_handler *h, const char *what, struct mf_error *err)
@@ -269,12 +278,7 @@ imap_simple(struct imap *im, const char *cmd, struct cmd_handler *h, const char 
 
 	if (imap_cmd(im, cmd, (size_t)-1, h, &st, text, sizeof text, err) != 0)
 		return err->code;
-	if (st != IMAP_ST_OK) {
-		err_set(err, MF_ESERVER, "%s failed: server said %s %s", what, st == IMAP_ST_NO ? "NO" : "BAD", text);
-		err->reply = 1;
-		return err->code;
-	}
-	return 0;
+	return st == IMAP_ST_OK ? 0 : refused(err, what, st, text);
 }
 
 int
@@ -723,17 +727,15 @@ imap_select_search(struct imap *im, const char *folder, const char *criteria, st
 	out->uidvalidity = im->uidvalidity;
 	out->read_only = im->read_only;
 	for (int i = 0; i < 2; i++) {
+		char what[300];
 		if (ss.st[i] == IMAP_ST_OK)
 			continue;
 		free(l.v);
 		if (i == 0)
-			err_set(err, MF_ESERVER, "selecting folder %s failed: server said %s %s", folder,
-			    ss.st[0] == IMAP_ST_NO ? "NO" : "BAD", ss.text[0]);
+			snprintf(what, sizeof what, "selecting folder %s", folder);
 		else
-			err_set(err, MF_ESERVER, "%s: UID SEARCH failed: server said %s %s", folder,
-			    ss.st[1] == IMAP_ST_NO ? "NO" : "BAD", ss.text[1]);
-		err->reply = 1;
-		return err->code;
+			snprintf(what, sizeof what, "%s: UID SEARCH", folder);
+		return refused(err, what, ss.st[i], ss.text[i]);
 	}
 	if (l.overflow) {
 		free(l.v);
