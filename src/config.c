@@ -69,6 +69,7 @@ static const struct key keys[] = {
 	{ "user", K_STRING, OFF(user), NULL, NULL, 0, 0 },
 	{ "password", K_SECRET, OFF(password), NULL, NULL, 0, 0 },
 	{ "password_command", K_COMMAND, OFF(password_command), NULL, NULL, 0, 0 },
+	{ "password_command_timeout", K_INT, OFF(password_command_timeout), "30", NULL, 1, 3600 },
 	{ "password_store", K_ENUM, OFF(password_store), NULL, store_choices, 0, 0 },
 	{ "auth", K_ENUM, OFF(auth), "auto", auth_choices, 0, 0 },
 	{ "folders", K_LIST, NOFIELD, "INBOX", NULL, 0, 0 },
@@ -700,7 +701,8 @@ config_print(const struct config *cfg, FILE *fp)
 		if (a->password != NULL)
 			fprintf(fp, "password = (set, not shown)\n");
 		if (a->password_command != NULL)
-			fprintf(fp, "password_command = %s\n", a->password_command);
+			fprintf(fp, "password_command = %s\npassword_command_timeout = %d\n", a->password_command,
+			    a->password_command_timeout);
 		if (a->password_store != PWSTORE_NONE)
 			fprintf(fp, "password_store = %s\n", choice_name(store_choices, a->password_store));
 		fprintf(fp, "auth = %s\nfolders = ", choice_name(auth_choices, a->auth));

@@ -30,6 +30,7 @@ struct account {
 	char *user;
 	char *password;          /* secret: wiped by config_free */
 	char *password_command;
+	int password_command_timeout; /* seconds the command may take */
 	int password_store;      /* enum password_store */
 	int auth;                /* enum auth_mode */
 	char **folders;

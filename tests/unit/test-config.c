@@ -106,6 +106,28 @@ test_errors(void **state)
 	expect_error("[a]\nhost = h\nuser = u\npassword_command = x\n", 0666, MF_EPERM, "writable by group or others");
 }
 
+/* password_command_timeout: 30 unless set, inherited, 1..3600. */
+static void
+test_password_command_timeout(void **state)
+{
+	struct config *cfg = NULL;
+	struct mf_error err = { 0 };
+
+	assert_int_equal(load("[a]\nhost = h\nuser = u\npassword_command = echo p\n"
+	    "[b]\nhost = h\nuser = u\npassword_command = echo p\npassword_command_timeout = 3600\n", 0600, &cfg, &err), 0);
+	assert_int_equal(cfg->accounts[0].password_command_timeout, 30);
+	assert_int_equal(cfg->accounts[1].password_command_timeout, 3600);
+	config_free(cfg);
+	assert_int_equal(load("[defaults]\npassword_command_timeout = 1\n"
+	    "[a]\nhost = h\nuser = u\npassword_command = echo p\n", 0600, &cfg, &err), 0);
+	assert_int_equal(cfg->accounts[0].password_command_timeout, 1);
+	config_free(cfg);
+	expect_error("[a]\nhost = h\nuser = u\npassword_command = echo p\npassword_command_timeout = 0\n", 0600,
+	    MF_EUSAGE, "[a] password_command_timeout: '0' is not a number from 1 to 3600");
+	expect_error("[defaults]\npassword_command_timeout = 3601\n[a]\nhost = h\nuser = u\npassword_command = echo p\n",
+	    0600, MF_EUSAGE, "[defaults] password_command_timeout: '3601' is not a number from 1 to 3600");
+}
+
 static void
 test_readable_without_password(void **state)
 {
@@ -121,6 +143,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_and_inheritance),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_password_command_timeout),
 		cmocka_unit_test(test_readable_without_password),
 	};
 	int rc;
