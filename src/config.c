@@ -363,7 +363,7 @@ static int
 account_load(dictionary *d, const char *file, const char *sec, const struct config_overrides *ov,
     struct account *a, struct mf_error *err)
 {
-	char name[300], bad;
+	char *name, bad;
 	int port_set = 0, tls_set = 0, deliver_set = 0, nsources;
 	int mda_level = 0, mbox_level = 0; /* 0 unset, 1 [defaults], 2 the account's section */
 
@@ -373,11 +373,15 @@ account_load(dictionary *d, const char *file, const char *sec, const struct conf
 	for (size_t i = 0; i < NKEYS; i++) {
 		const struct key *k = &keys[i];
 		const char *v, *from = sec;
-		snprintf(name, sizeof name, "%s:%s", sec, k->name);
+		/* Built to size: a name cut short to fit a buffer would find
+		 * nothing, and the key would silently fall back to its default. */
+		name = xasprintf("%s:%s", sec, k->name);
 		v = iniparser_getstring(d, name, NULL);
+		free(name);
 		if (v == NULL) {
-			snprintf(name, sizeof name, "defaults:%s", k->name);
+			name = xasprintf("defaults:%s", k->name);
 			v = iniparser_getstring(d, name, NULL);
+			free(name);
 			from = "defaults";
 		}
 		if (v == NULL) {

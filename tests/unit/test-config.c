@@ -128,6 +128,26 @@ test_password_command_timeout(void **state)
 	    0600, MF_EUSAGE, "[defaults] password_command_timeout: '3601' is not a number from 1 to 3600");
 }
 
+/* A long account name must not lose keys whose "section:key" name is
+ * longer still (it once went through a 300-byte buffer). */
+static void
+test_long_section_name(void **state)
+{
+	struct config *cfg = NULL;
+	struct mf_error err = { 0 };
+	char name[301], text[1200];
+
+	memset(name, 'w', 285);
+	name[285] = '\0';
+	snprintf(text, sizeof text, "[%s]\nhost = h\nuser = u\npassword = p\ntls_min_version = 1.3\n"
+	    "password_command_timeout = 9\n", name);
+	assert_int_equal(load(text, 0600, &cfg, &err), 0);
+	assert_string_equal(cfg->accounts[0].name, name);
+	assert_int_equal(cfg->accounts[0].tls_min_version, 13);
+	assert_int_equal(cfg->accounts[0].password_command_timeout, 9);
+	config_free(cfg);
+}
+
 static void
 test_readable_without_password(void **state)
 {
@@ -144,6 +164,7 @@ main(void)
 		cmocka_unit_test(test_defaults_and_inheritance),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_password_command_timeout),
+		cmocka_unit_test(test_long_section_name),
 		cmocka_unit_test(test_readable_without_password),
 	};
 	int rc;
