@@ -29,15 +29,35 @@ sink_open(const struct account *a, const char *who, struct mf_error *err)
 }
 
 int
-sink_deliver(struct sink *s, struct spool *msg, int *temporary, struct mf_error *err)
+sink_deliver(struct sink *s, struct spool *msg, const char *prior, int *temporary, int *already,
+    struct mf_error *err)
 {
 	char *sender = deliver_sender(msg);
 	int r;
 
 	*temporary = 0;
+	s->prior = prior;
+	s->already = 0;
 	r = s->ops->deliver(s, msg, sender, temporary, err);
+	*already = r == 0 && s->already;
+	s->prior = NULL;
 	free(sender);
 	return r;
+}
+
+void
+sink_set_intent(struct sink *s, sink_intent_fn fn, void *ctx, const char *last_intent)
+{
+	s->intent = fn;
+	s->intent_ctx = ctx;
+	s->last_intent = last_intent;
+}
+
+void
+sink_pause(struct sink *s)
+{
+	if (s != NULL && s->ops->pause != NULL)
+		s->ops->pause(s);
 }
 
 int

@@ -28,7 +28,15 @@ struct sink_ops {
 	 * MF_EDELIVER is returned with err set. */
 	int (*commit)(struct sink *s, struct mf_error *err);
 	void (*close)(struct sink *s);
+	/* Lets go of what the sink holds between messages (an mbox's locks)
+	 * before a wait on the network; the next deliver takes it again.
+	 * May be NULL. */
+	void (*pause)(struct sink *s);
 };
+
+/* Tells the journal where a message is about to be written (token: see
+ * state_intent); returns 0, or -1 if that could not be recorded. */
+typedef int (*sink_intent_fn)(void *ctx, const char *token);
 
 struct sink {
 	const struct sink_ops *ops;
@@ -36,6 +44,15 @@ struct sink {
 	const char *who;   /* log prefix */
 	struct buf out;    /* conversion buffer */
 	void *priv;
+	/* For deliver(), set by sink_deliver: */
+	const char *prior; /* an interrupted run's intent token for this message, or NULL */
+	sink_intent_fn intent; /* to call before writing the first byte (a sink with a place to name) */
+	void *intent_ctx;
+	int already;       /* out: prior showed the message is there whole; nothing was written */
+	/* Where an interrupted run last wrote (a token, or NULL): before
+	 * appending, a sink looks there for half a message it left at the
+	 * end of the file, and takes it out. */
+	const char *last_intent;
 };
 
 extern const struct sink_ops sink_mda_ops;
@@ -43,8 +60,20 @@ extern const struct sink_ops sink_mbox_ops;
 
 /* Opens the sink the account asks for; NULL with err set on failure. */
 struct sink *sink_open(const struct account *a, const char *who, struct mf_error *err);
-/* Delivers one message; see sink_ops.deliver. */
-int sink_deliver(struct sink *s, struct spool *msg, int *temporary, struct mf_error *err);
+/* Delivers one message; see sink_ops.deliver.  prior: the token of an
+ * intent an interrupted run recorded for it (or NULL): a sink that can
+ * check finds out whether the message got there whole, and then sets
+ * *already and writes nothing (a partial copy it finds at the end of
+ * the file is removed first).  Before writing, the sink reports where
+ * through the hook of sink_set_intent. */
+int sink_deliver(struct sink *s, struct spool *msg, const char *prior, int *temporary, int *already,
+    struct mf_error *err);
+/* Sets the hook a sink calls before it writes a message, and the token
+ * of the last place an interrupted run wrote to (NULL: none), which must
+ * outlive the sink. */
+void sink_set_intent(struct sink *s, sink_intent_fn fn, void *ctx, const char *last_intent);
+/* See sink_ops.pause; NULL is fine. */
+void sink_pause(struct sink *s);
 /* Makes the messages delivered since the last commit durable; see sink_ops.commit. */
 int sink_commit(struct sink *s, struct mf_error *err);
 /* Closes; anything not committed is taken back where the sink can. */

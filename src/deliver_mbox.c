@@ -1,12 +1,17 @@
 /* deliver_mbox.c: append messages to an mbox file (mboxrd).
  *
- * Messages are appended in batches: the first message of a batch takes
- * the dotlock and an fcntl lock (both without blocking, retrying with
- * back-off, so two programs cannot deadlock); each message is its From_
- * line, the quoted message and a blank line; commit fsyncs once and
- * unlocks.  A message whose write fails is truncated away at once (never
- * half a message); a failed fsync truncates the whole batch away, since
- * none of it is known to be on disk.  Only committed messages count as
+ * A message is written under the dotlock and an fcntl lock (both taken
+ * without blocking, retrying with back-off, so two programs cannot
+ * deadlock): its From_ line, the quoted message and a blank line.  The
+ * locks are kept from one message to the next only while no network
+ * wait comes between them (pause() lets go of them), so a slow server
+ * never keeps a mail reader out.  Before the first byte, the journal
+ * learns where the message goes (device, inode, offset); an interrupted
+ * run's successor checks that place and finds the message whole (then
+ * it is only marked), or a partial copy at the end of the file (then it
+ * is cut away and written again).  commit fsyncs once for the messages
+ * since the last one.  A message whose write fails is truncated away at
+ * once (never half a message).  Only committed messages count as
  * delivered. */
 #include "autoconfig.h"
 
@@ -31,8 +36,12 @@ struct mbox {
 	char *lockpath;
 	int dotlock_usable;
 	int write_errno;
-	int locked;        /* a batch is open: we hold both locks */
-	off_t batch_start; /* file size when the batch began */
+	int locked;        /* we hold both locks */
+	int dirty;         /* written since the last commit */
+	int held;          /* ... and locked all the while: nobody else wrote after us */
+	int dirsync;       /* the file is new: its directory entry needs an fsync */
+	int tail_checked;  /* looked for half a message an interrupted run left */
+	off_t batch_start; /* file size at the first write since the last commit */
 	off_t size;        /* file size now (we are the only writer while locked) */
 	struct buf pend;   /* small pieces not yet written, so that a small
 	                    * message is one write() and not three */
@@ -46,7 +55,16 @@ mbox_open_file(struct sink *s, struct mbox *m, struct mf_error *err)
 	struct stat st;
 	char head[5];
 
-	m->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+	m->fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	if (m->fd < 0 && errno == ENOENT) {
+		/* A new file: its name is durable only once its directory
+		 * is synced (commit does that, before any mark is sent). */
+		m->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+		if (m->fd >= 0)
+			m->dirsync = 1;
+		else if (errno == EEXIST)
+			m->fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	}
 	if (m->fd < 0) {
 		int e = errno;
 		if (e == ELOOP)
@@ -58,6 +76,14 @@ mbox_open_file(struct sink *s, struct mbox *m, struct mf_error *err)
 		close(m->fd);
 		m->fd = -1;
 		return err_set(err, MF_EDELIVER, "mbox %s is not a regular file; set mbox to a file", path);
+	}
+	if (st.st_uid != geteuid()) {
+		/* Someone else's mailbox, however open its mode: procmail
+		 * and mutt refuse it too. */
+		close(m->fd);
+		m->fd = -1;
+		return err_set(err, MF_EDELIVER, "mbox %s belongs to another user (uid %ld); refusing to append, "
+		    "set mbox to a file of your own", path, (long)st.st_uid);
 	}
 	if (st.st_size > 0) {
 		/* Refuse to append to something that is not an mbox. */
@@ -251,6 +277,7 @@ static int
 mbox_repair_tail(struct sink *s, struct mbox *m, struct mf_error *err)
 {
 	char tail[2];
+	off_t size = m->size;
 	int rfd;
 	ssize_t n;
 
@@ -265,16 +292,16 @@ mbox_repair_tail(struct sink *s, struct mbox *m, struct mf_error *err)
 	log_warn(s->who, "mbox %s does not end with a complete message (a writer was interrupted); "
 	    "adding a line break so the next message starts cleanly", s->acct->mbox);
 	if (mbox_put(m, "\n\n", tail[n - 1] == '\n' ? 1 : 2) < 0 || mbox_flush(m) < 0) {
-		mbox_truncate(s, m, m->batch_start);
+		mbox_truncate(s, m, size);
 		return err_set(err, MF_EDELIVER, "cannot write to mbox %s: %s; free some space or fix the file",
 		    s->acct->mbox, strerror(m->write_errno));
 	}
 	return 0;
 }
 
-/* Opens a batch: locks, and makes sure we hold the file the path names
- * now (a mail reader may have replaced it, compacting it, since we
- * opened it). */
+/* Takes the locks (if not held yet), and makes sure we hold the file the
+ * path names now (a mail reader may have replaced it, compacting it,
+ * while we did not hold them). */
 static int
 mbox_begin(struct sink *s, struct mbox *m, int *temporary, struct mf_error *err)
 {
@@ -292,6 +319,7 @@ mbox_begin(struct sink *s, struct mbox *m, int *temporary, struct mf_error *err)
 	    now_st.st_dev != st.st_dev || now_st.st_ino != st.st_ino) {
 		mbox_unlock(m);
 		close(m->fd);
+		m->fd = -1;
 		if (mbox_open_file(s, m, err) != 0)
 			return err->code;
 		if (mbox_lock(s, m, err) != 0) {
@@ -305,23 +333,200 @@ mbox_begin(struct sink *s, struct mbox *m, int *temporary, struct mf_error *err)
 		}
 	}
 	m->locked = 1;
-	m->batch_start = m->size = st.st_size;
-	return mbox_repair_tail(s, m, err);
+	m->size = st.st_size;
+	if (!m->dirty)
+		m->batch_start = m->size;
+	return 0;
+}
+
+/* Lets go of the locks; what was written stays (commit makes it durable). */
+static void
+mbox_release(struct mbox *m)
+{
+	if (!m->locked)
+		return;
+	mbox_unlock(m);
+	m->locked = 0;
+	m->held = 0;
+}
+
+static void
+mbox_pause(struct sink *s)
+{
+	mbox_release(s->priv);
+}
+
+/* Compares the bytes the mbox holds from pos on with what is put. */
+struct mbox_cmp {
+	int fd;
+	off_t pos, end;
+	int state;              /* 0 equal so far, 1 different, 2 the file ended first */
+};
+
+static int
+mbox_cmp_put(void *ctx, const char *p, size_t n)
+{
+	struct mbox_cmp *c = ctx;
+	char tmp[4096];
+
+	while (n > 0) {
+		size_t want = n < sizeof tmp ? n : sizeof tmp;
+		ssize_t r;
+		if (c->pos >= c->end) {
+			c->state = 2;
+			return -1;
+		}
+		if ((off_t)want > c->end - c->pos)
+			want = (size_t)(c->end - c->pos);
+		r = pread(c->fd, tmp, want, c->pos);
+		if (r <= 0 || memcmp(tmp, p, (size_t)r) != 0) {
+			c->state = 1;
+			return -1;
+		}
+		c->pos += r;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* An interrupted run recorded (token) that it was about to write this
+ * message at an offset of this very file.  Returns 1 if the message is
+ * there whole; 0 if not, after cutting a partial copy of it away when
+ * that is what the file ends with (we hold the locks: nobody wrote after
+ * it).  The From_ line's date is whatever that run wrote. */
+static int
+mbox_verify(struct sink *s, struct mbox *m, struct spool *msg, const char *sender, const char *token)
+{
+	unsigned long long dev, ino, off;
+	struct stat st;
+	struct mbox_cmp c = { .fd = -1 };
+	char head[1024], *from;
+	const char *nl;
+	ssize_t n;
+	int rc = 0;
+
+	if (sscanf(token, "%llu:%llu:%llu", &dev, &ino, &off) != 3 || fstat(m->fd, &st) < 0 ||
+	    (unsigned long long)st.st_dev != dev || (unsigned long long)st.st_ino != ino ||
+	    off >= (unsigned long long)m->size)
+		return 0; /* another file now (compacted), or nothing was written */
+	c.fd = open(s->acct->mbox, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (c.fd < 0)
+		return 0;
+	c.end = m->size;
+	n = pread(c.fd, head, sizeof head, (off_t)off);
+	from = xasprintf("From %s ", sender);
+	if (n > 0 && memcmp(head, from, (size_t)n < strlen(from) ? (size_t)n : strlen(from)) == 0) {
+		nl = memchr(head, '\n', (size_t)n);
+		if (nl == NULL && (off_t)off + n == m->size) {
+			c.state = 2; /* the From_ line itself was cut short */
+		} else if (nl != NULL && (size_t)(nl - head) + 1 >= strlen(from)) {
+			c.pos = (off_t)off + (nl - head) + 1;
+			if (deliver_convert(s, msg, 1, 1, mbox_cmp_put, &c) == 0 && mbox_cmp_put(&c, "\n", 1) == 0)
+				rc = 1;
+		}
+	}
+	free(from);
+	close(c.fd);
+	if (rc == 1)
+		return 1;
+	if (c.state == 2) {
+		log_warn(s->who, "mbox %s ends with a partial copy of a message an interrupted run was writing; "
+		    "cutting it away before writing the message again", s->acct->mbox);
+		mbox_truncate(s, m, (off_t)off);
+		if (m->batch_start > m->size)
+			m->batch_start = m->size;
+	}
+	return 0;
+}
+
+/* A run killed while writing leaves half a message at the end of the
+ * file, starting where its last intent says.  It is ours, and safe to cut
+ * away, if the file does not end the way every message we write ends
+ * ("\n\n"), and from that offset to the end there is one From_ line
+ * only, the first (mboxrd quotes any other "From " at a line start), so
+ * nobody appended after it.  Done once, before anything is appended. */
+static void
+mbox_cut_interrupted(struct sink *s, struct mbox *m)
+{
+	unsigned long long dev, ino, off;
+	struct stat st;
+	char buf[4096];
+	off_t pos;
+	int fd, ours = 1, first = 1, k = 0;
+
+	m->tail_checked = 1;
+	if (s->last_intent == NULL || sscanf(s->last_intent, "%llu:%llu:%llu", &dev, &ino, &off) != 3 ||
+	    fstat(m->fd, &st) < 0 || (unsigned long long)st.st_dev != dev || (unsigned long long)st.st_ino != ino ||
+	    off >= (unsigned long long)m->size)
+		return;
+	fd = open(s->acct->mbox, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (m->size >= 2 && pread(fd, buf, 2, m->size - 2) == 2 && buf[0] == '\n' && buf[1] == '\n')
+		ours = 0; /* it ends like a whole message */
+	for (pos = (off_t)off; ours && pos < m->size; ) {
+		ssize_t n = pread(fd, buf, sizeof buf, pos);
+		if (n <= 0)
+			ours = 0;
+		for (ssize_t i = 0; ours && i < n; i++) {
+			/* k: bytes of "From " matched at this line's start, -1
+			 * once the line is known not to start with it */
+			if (k >= 0 && buf[i] == "From "[k]) {
+				if (++k == 5) {
+					ours = first; /* a second From_ line: someone wrote after it */
+					k = -1;
+				}
+			} else if (k >= 0) {
+				ours = !first; /* the first line must be a From_ line */
+				k = -1;
+			}
+			if (buf[i] == '\n') {
+				first = 0;
+				k = 0;
+			}
+		}
+		pos += n > 0 ? n : 0;
+	}
+	close(fd);
+	if (!ours)
+		return;
+	log_warn(s->who, "mbox %s ends with half a message an interrupted run was writing; cutting it away "
+	    "(%lld bytes), it will be written again whole", s->acct->mbox, (long long)(m->size - (off_t)off));
+	mbox_truncate(s, m, (off_t)off);
+	if (m->batch_start > m->size)
+		m->batch_start = m->size;
 }
 
 static int
 mbox_deliver(struct sink *s, struct spool *msg, const char *sender, int *temporary, struct mf_error *err)
 {
 	struct mbox *m = s->priv;
-	char date[64], *from;
+	char date[64], *from, token[JOURNAL_TOKEN_MAX + 1];
 	time_t now = time(NULL);
+	struct stat st;
 	struct tm tm;
 	off_t before;
 	int r = 0;
 
 	if (mbox_begin(s, m, temporary, err) != 0)
 		return err->code;
+	if (!m->tail_checked)
+		mbox_cut_interrupted(s, m);
+	if (s->prior != NULL && mbox_verify(s, m, msg, sender, s->prior)) {
+		s->already = 1;
+		return 0;
+	}
+	if (!m->dirty)
+		m->held = 1;
+	if (mbox_repair_tail(s, m, err) != 0)
+		goto failed;
 	before = m->size;
+	if (s->intent != NULL && fstat(m->fd, &st) == 0) {
+		snprintf(token, sizeof token, "%llu:%llu:%llu", (unsigned long long)st.st_dev,
+		    (unsigned long long)st.st_ino, (unsigned long long)before);
+		s->intent(s->intent_ctx, token);
+	}
 	localtime_r(&now, &tm);
 	strftime(date, sizeof date, "%a %b %e %H:%M:%S %Y", &tm);
 	from = xasprintf("From %s %s\n", sender, date);
@@ -330,10 +535,39 @@ mbox_deliver(struct sink *s, struct spool *msg, const char *sender, int *tempora
 	    mbox_put(m, "\n", 1) < 0 || mbox_flush(m) < 0) {
 		int e = m->write_errno ? m->write_errno : errno;
 		mbox_truncate(s, m, before);
+		/* A full disk or quota will not be better for the next message. */
+		*temporary = e == ENOSPC || e == EDQUOT;
 		r = err_set(err, MF_EDELIVER, "cannot write to mbox %s: %s; free some space or fix the file, "
 		    "the message stays on the server", s->acct->mbox, strerror(e));
+	} else {
+		m->dirty = 1;
 	}
 	free(from);
+	if (r == 0)
+		return 0;
+failed:
+	if (!m->dirty)
+		mbox_release(m); /* nothing of ours to take back later: don't keep others out */
+	return err->code;
+}
+
+/* fsyncs the directory that holds path (a new file's name). */
+static int
+sync_parent(const char *path)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	int fd, r;
+
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	fd = open(slash != NULL ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	if (fd < 0)
+		return -1;
+	r = fsync(fd);
+	close(fd);
 	return r;
 }
 
@@ -343,16 +577,24 @@ mbox_commit(struct sink *s, struct mf_error *err)
 	struct mbox *m = s->priv;
 	int r = 0;
 
-	if (!m->locked)
-		return 0;
-	if (m->size != m->batch_start && fsync(m->fd) < 0) {
+	if (m->dirty && fsync(m->fd) < 0) {
 		int e = errno;
-		mbox_truncate(s, m, m->batch_start);
+		/* Take the messages back only if nobody can have written
+		 * after them; otherwise the journal's intents let the next
+		 * run find out what is there. */
+		if (m->held)
+			mbox_truncate(s, m, m->batch_start);
 		r = err_set(err, MF_EDELIVER, "cannot write to mbox %s: fsync: %s; free some space or fix the file, "
 		    "the messages stay on the server", s->acct->mbox, strerror(e));
+	} else if (m->dirty && m->dirsync) {
+		if (sync_parent(s->acct->mbox) < 0)
+			r = err_set(err, MF_EDELIVER, "cannot sync the directory of the new mbox %s: %s; "
+			    "check the file system, the messages stay on the server", s->acct->mbox, strerror(errno));
+		else
+			m->dirsync = 0;
 	}
-	mbox_unlock(m);
-	m->locked = 0;
+	m->dirty = 0;
+	mbox_release(m);
 	return r;
 }
 
@@ -362,11 +604,11 @@ mbox_close(struct sink *s)
 	struct mbox *m = s->priv;
 	if (m == NULL)
 		return;
-	if (m->locked) {
+	if (m->dirty && m->held) {
 		/* An uncommitted batch counts as not delivered: take it back. */
 		mbox_truncate(s, m, m->batch_start);
-		mbox_unlock(m);
 	}
+	mbox_release(m);
 	if (m->fd >= 0)
 		close(m->fd);
 	buf_free(&m->pend);
@@ -380,4 +622,5 @@ const struct sink_ops sink_mbox_ops = {
 	.deliver = mbox_deliver,
 	.commit = mbox_commit,
 	.close = mbox_close,
+	.pause = mbox_pause,
 };

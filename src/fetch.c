@@ -21,6 +21,7 @@
 #include "net.h"
 #include "fetch.h"
 #include "secret.h"
+#include "signals.h"
 #include "spool.h"
 #include "state.h"
 #include "xmalloc.h"
@@ -32,7 +33,7 @@ struct session {
 	struct imap *imap;
 	struct sink *sink;
 	struct spool *spool;
-	struct state *state;   /* delivered-but-unmarked journal */
+	struct state *state;   /* the delivery journal */
 	const char *folder;
 	uint32_t uidvalidity;
 	uint32_t *done;        /* UIDs delivered since the last commit */
@@ -41,13 +42,13 @@ struct session {
 	unsigned long delivered, failed; /* committed, and not delivered */
 	unsigned long long bytes;
 	int result;            /* worst status so far */
-	int mark_rc;           /* a mark that could not be sent (connection) */
-	struct mf_error mark_err;
+	int sink_down;         /* the sink failed temporarily: no more deliveries this run */
+	int journal_failed;    /* reported once */
+	uint32_t uid_in_hand;  /* the message being delivered */
 };
 
-/* Termination signals wait while a message is being delivered, so a
- * killed run never leaves half a message in an mbox or feeds an MDA a
- * truncated one; they take effect as soon as the delivery is over. */
+/* Termination signals wait while a message is being delivered; their
+ * handler only sets a flag, which the loop looks at after the delivery. */
 static void
 block_termination(sigset_t *old)
 {
@@ -61,40 +62,79 @@ block_termination(sigset_t *old)
 	sigprocmask(SIG_BLOCK, &set, old);
 }
 
-/* Records delivered UIDs in the state journal; a failure costs only the
- * protection against redelivery after a crash, so it is reported and the
- * run goes on. */
+/* A journal that cannot be written costs only the protection against
+ * redelivery after a crash, so it is reported (once) and the run goes on. */
+static void
+journal_error(struct session *s, const struct mf_error *err)
+{
+	if (!s->journal_failed)
+		log_error(s->a->who, "%s", err->msg);
+	s->journal_failed = 1;
+}
+
+/* Records delivered UIDs in the state journal. */
 static void
 journal(struct session *s, const uint32_t *uids, size_t n, int sync)
 {
 	struct mf_error err;
 
 	if (state_delivered(s->state, s->folder, s->uidvalidity, uids, n, sync, &err) != 0)
-		log_error(s->a->who, "%s", err.msg);
+		journal_error(s, &err);
+}
+
+/* The sink's hook: where the message in hand is about to be written. */
+static int
+on_intent(void *ctx, const char *token)
+{
+	struct session *s = ctx;
+	struct mf_error err;
+
+	if (state_intent(s->state, s->folder, s->uidvalidity, s->uid_in_hand, token, &err) != 0) {
+		journal_error(s, &err);
+		return -1;
+	}
+	return 0;
 }
 
 static void
-on_message(void *ctx, uint32_t uid, struct spool *msg, const char *problem)
+on_message(void *ctx, uint32_t uid, struct spool *msg, const char *problem, const char *warning)
 {
 	struct session *s = ctx;
 	struct mf_error err = { 0 };
-	unsigned long long size = spool_size(msg);
+	unsigned long long size;
 	sigset_t old;
-	int temporary = 0, rc;
+	int temporary = 0, already = 0, rc;
 
+	if (msg == NULL && problem == NULL) {
+		log_warn(s->a->who, "%s: UID %u: %s", s->folder, uid, warning);
+		return;
+	}
+	if (warning != NULL)
+		log_warn(s->a->who, "%s: UID %u: %s", s->folder, uid, warning);
 	if (problem != NULL) {
 		s->failed++;
 		s->result = status_worse(s->result, MF_EDELIVER);
 		log_error(s->a->who, "%s: UID %u not delivered, it stays on the server: %s", s->folder, uid, problem);
 		return;
 	}
+	size = spool_size(msg);
 	block_termination(&old);
-	rc = sink_deliver(s->sink, msg, &temporary, &err);
+	s->uid_in_hand = uid;
+	rc = sink_deliver(s->sink, msg, state_prior(s->state, s->folder, s->uidvalidity, uid), &temporary, &already,
+	    &err);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
+		state_intent_void(s->state, s->folder, s->uidvalidity, uid);
 		s->failed++;
 		s->result = status_worse(s->result, MF_EDELIVER);
 		log_error(s->a->who, "%s: UID %u (%llu bytes) not delivered: %s", s->folder, uid, size, err.msg);
+		if (temporary) {
+			/* The next message would only wait and fail the same way. */
+			s->sink_down = 1;
+			log_error(s->a->who, "%s: delivering nothing more this run; the rest stays on the server "
+			    "for the next run", s->folder);
+			imap_fetch_stop(s->imap);
+		}
 		return;
 	}
 	if (s->ndone == s->done_cap) {
@@ -103,11 +143,14 @@ on_message(void *ctx, uint32_t uid, struct spool *msg, const char *problem)
 	}
 	s->done[s->ndone++] = uid;
 	s->done_bytes += size;
-	log_info(s->a->name, "%s: UID %u, %llu bytes: delivered", s->folder, uid, size);
+	log_info(s->a->name, "%s: UID %u, %llu bytes: %s", s->folder, uid, size,
+	    already ? "already delivered by an interrupted run" : "delivered");
 	/* An MDA has it for good: journal it now, so that even a kill before
 	 * the end of the chunk does not make it come again. */
 	if (s->sink->ops->durable_per_message)
 		journal(s, &uid, 1, 0);
+	if (signals_stop())
+		imap_fetch_stop(s->imap);
 }
 
 /* \Seen with \Deleted too for keep = no: a message whose expunge fails
@@ -125,23 +168,21 @@ mark_expunge(const struct session *s)
 	return !s->a->keep && imap_has_cap(s->imap, IMAP_CAP_UIDPLUS);
 }
 
-/* A chunk's FETCH is over: make its deliveries durable, then (only then)
- * tell the server about them. */
-static void
-on_chunk_done(void *ctx, const uint32_t *uids, size_t n, const char *refused)
+/* Makes what was delivered since the last commit durable and journals
+ * it.  Returns 1 if there is something to mark now (in s->done[0..ndone)),
+ * 0 if not (nothing delivered, or the commit failed: then it counts as
+ * failed and stays on the server). */
+static int
+settle(struct session *s)
 {
-	struct session *s = ctx;
 	struct mf_error err = { 0 };
-	int expunge = 0;
 
-	if (refused != NULL) {
-		/* A NO to FETCH (messages expunged meanwhile): what did
-		 * arrive was delivered and is marked as usual. */
-		log_error(s->a->who, "%s: UID FETCH failed: server said %s", s->folder, refused);
-		s->result = status_worse(s->result, MF_ESERVER);
+	if (s->ndone == 0) {
+		/* Nothing delivered, but the sink may hold locks. */
+		if (sink_commit(s->sink, &err) != 0)
+			log_error(s->a->who, "%s", err.msg);
+		return 0;
 	}
-	if (s->ndone == 0)
-		return;
 	if (sink_commit(s->sink, &err) != 0) {
 		log_error(s->a->who, "%s: %zu message%s not delivered: %s", s->folder, s->ndone,
 		    s->ndone == 1 ? "" : "s", err.msg);
@@ -149,21 +190,39 @@ on_chunk_done(void *ctx, const uint32_t *uids, size_t n, const char *refused)
 		s->result = status_worse(s->result, MF_EDELIVER);
 		s->ndone = 0;
 		s->done_bytes = 0;
-		return;
+		return 0;
 	}
 	s->delivered += s->ndone;
 	s->bytes += s->done_bytes;
-	/* Durable now: journal the chunk (an MDA's are in already), then mark. */
+	/* Durable now: journal the chunk (an MDA's are in already). */
 	if (s->sink->ops->durable_per_message)
 		journal(s, NULL, 0, 1);
 	else
 		journal(s, s->done, s->ndone, 1);
-	expunge = mark_expunge(s);
-	if (!s->a->keep && !expunge)
+	return 1;
+}
+
+/* A chunk's FETCH is over: make its deliveries durable, then (only then)
+ * tell the server about them. */
+static void
+on_chunk_done(void *ctx, const uint32_t *uids, size_t n, const char *refused)
+{
+	struct session *s = ctx;
+
+	(void)uids;
+	(void)n;
+	if (refused != NULL) {
+		/* A NO to FETCH (messages expunged meanwhile): what did
+		 * arrive was delivered and is marked as usual. */
+		log_error(s->a->who, "%s: UID FETCH failed: server said %s", s->folder, refused);
+		s->result = status_worse(s->result, MF_ESERVER);
+	}
+	if (!settle(s))
+		return;
+	if (!s->a->keep && !mark_expunge(s))
 		/* Plain EXPUNGE would also remove what other clients marked. */
 		log_warn(s->a->who, "server lacks UIDPLUS: %zu messages flagged \\Deleted but not expunged", s->ndone);
-	if (s->mark_rc == 0)
-		s->mark_rc = imap_fetch_mark(s->imap, s->done, s->ndone, mark_flags(s), expunge, &s->mark_err);
+	imap_fetch_mark(s->imap, s->done, s->ndone, mark_flags(s), mark_expunge(s));
 	s->ndone = 0;
 	s->done_bytes = 0;
 }
@@ -177,47 +236,70 @@ on_marked(void *ctx, const uint32_t *uids, size_t n)
 	state_forget(s->state, s->folder, uids, n);
 }
 
+/* Whether to fetch no more: a signal asked us to stop, or the sink is down. */
+static int
+want_stop(void *ctx)
+{
+	struct session *s = ctx;
+
+	return signals_stop() != 0 || s->sink_down;
+}
+
 static const struct imap_fetch_ops fetch_ops = {
 	.message = on_message,
 	.chunk_done = on_chunk_done,
 	.marked = on_marked,
+	.stop = want_stop,
 };
 
 /* Messages an earlier run delivered but could not mark (it was killed, or
  * the server refused the marks) are in the journal: mark them now and
  * take them out of uids[0..*n) instead of delivering them again.  Only
- * entries under the folder's current UIDVALIDITY count. */
+ * entries under the folder's current UIDVALIDITY count.  A refusal is
+ * reported and the folder is fetched all the same: new mail must not
+ * wait for a server that will not take old marks. */
 static int
 finish_journaled(struct session *s, uint32_t *uids, size_t *n, struct mf_error *err)
 {
 	const uint32_t *had;
-	size_t nhad = state_pending(s->state, s->folder, s->uidvalidity, &had), k = 0, j = 0, nmark = 0;
-	uint32_t *mark;
+	size_t nhad, k = 0, j = 0, nmark = 0, ngone = 0;
+	uint32_t *mark, *gone;
 	int rc;
 
+	/* Intents only matter for messages the server still offers. */
+	state_intents_keep(s->state, s->folder, uids, *n);
+	nhad = state_pending(s->state, s->folder, s->uidvalidity, &had);
 	if (nhad == 0)
 		return 0;
 	mark = xreallocarray(NULL, nhad, sizeof *mark);
+	gone = xreallocarray(NULL, nhad, sizeof *gone);
 	for (size_t i = 0; i < *n; i++) {
 		while (j < nhad && had[j] < uids[i])
-			j++;
+			gone[ngone++] = had[j++];
 		if (j < nhad && had[j] == uids[i])
-			mark[nmark++] = uids[i];
+			mark[nmark++] = had[j++];
 		else
 			uids[k++] = uids[i];
 	}
+	while (j < nhad)
+		gone[ngone++] = had[j++];
 	*n = k;
+	/* Marked meanwhile (by us or another client), or gone. */
+	state_forget(s->state, s->folder, gone, ngone);
+	free(gone);
 	if (nmark == 0) {
-		state_marked(s->state, s->folder);
 		free(mark);
 		return 0;
 	}
 	log_info(s->a->name, "%s: %zu message%s delivered by an earlier run, marking only", s->folder, nmark,
 	    nmark == 1 ? "" : "s");
-	rc = imap_mark(s->imap, mark, nmark, mark_flags(s), mark_expunge(s), err);
-	if (rc == 0)
-		state_marked(s->state, s->folder);
+	rc = imap_mark(s->imap, mark, nmark, mark_flags(s), mark_expunge(s), &fetch_ops, s, err);
 	free(mark);
+	if (rc != 0 && err->reply) {
+		log_error(s->a->who, "%s: %s", s->folder, err->msg);
+		s->result = status_worse(s->result, rc);
+		rc = 0;
+	}
 	return rc;
 }
 
@@ -259,34 +341,25 @@ poll_folder(struct session *s, const char *folder, struct mf_error *err)
 	s->uidvalidity = f.uidvalidity;
 	if ((rc = finish_journaled(s, uids, &n, err)) != 0)
 		goto fail;
+	if (s->sink_down || signals_stop()) {
+		free(uids);
+		return 0;
+	}
 	log_info(s->a->name, "%s: %zu message%s to fetch", folder, n, n == 1 ? "" : "s");
 	s->ndone = 0;
 	s->done_bytes = 0;
 	rc = imap_fetch(s->imap, uids, n, s->spool, &fetch_ops, s, err);
-	if (rc == 0 && s->mark_rc != 0) {
-		*err = s->mark_err;
-		rc = s->mark_rc;
-	}
 	if (rc != 0)
 		goto fail;
-	state_marked(s->state, folder);
 	free(uids);
 	return 0;
 fail:
 	free(uids);
-	if (s->ndone > 0) {
-		/* Delivered, never committed nor marked: an mbox takes them
-		 * back when it closes; an MDA has them already, and they are
-		 * journaled, so the next run only marks them. */
-		if (s->sink->ops->durable_per_message) {
-			s->delivered += s->ndone;
-			s->bytes += s->done_bytes;
-			log_warn(s->a->who, "%s: %zu delivered message%s could not be marked on the server; "
-			    "the next run marks them", folder, s->ndone, s->ndone == 1 ? "" : "s");
-		} else {
-			log_warn(s->a->who, "%s: %zu message%s received before the failure are taken back out of "
-			    "the mbox and stay on the server", folder, s->ndone, s->ndone == 1 ? "" : "s");
-		}
+	/* Delivered, not yet committed: make it durable and journal it, so
+	 * the next run only marks it. */
+	if (settle(s)) {
+		log_warn(s->a->who, "%s: %zu delivered message%s could not be marked on the server; "
+		    "the next run marks them", folder, s->ndone, s->ndone == 1 ? "" : "s");
 		s->ndone = 0;
 		s->done_bytes = 0;
 	}
@@ -370,15 +443,19 @@ fetch_account(const struct account *a)
 	}
 	if (rc == 0) {
 		state_open(a, &s.state, &err);
+		sink_set_intent(s.sink, on_intent, &s, state_last_intent(s.state));
 		s.spool = spool_new();
-		for (size_t i = 0; i < a->nfolders && rc == 0; i++)
+		for (size_t i = 0; i < a->nfolders && rc == 0 && !signals_stop(); i++)
 			rc = poll_folder(&s, a->folders[i], &err);
 		if (rc == 0) {
 			struct mf_error lerr;
 			imap_logout(s.imap, &lerr); /* nothing is at stake any more */
 		}
 	}
-	if (rc != 0) {
+	if (rc != 0 && signals_stop()) {
+		log_warn(a->who, "stopped by signal %d before the end (%s); what was delivered is journaled, "
+		    "the rest stays on the server", signals_stop(), err.msg);
+	} else if (rc != 0) {
 		log_error(a->who, "%s", err.msg);
 		s.result = status_worse(s.result, rc);
 	}

@@ -49,7 +49,20 @@ struct imap {
 	char bye[200];          /* text of an untagged BYE, if one came */
 	struct pending pend[IMAP_PIPELINE_MAX];
 	size_t npend;
+	size_t nmarks_out;      /* UID STORE / UID EXPUNGE outstanding */
+	struct mark_job *marks; /* marks waiting for room in the pipeline */
+	size_t nmarks, marks_cap;
 	struct fetch_run *fetch_run; /* the imap_fetch in progress, if any */
+};
+
+/* UIDs to mark, queued until the pipeline has room: a large journal
+ * becomes a few commands at a time, never more than IMAP_MARK_WINDOW
+ * outstanding. */
+struct mark_job {
+	uint32_t *uids;         /* sorted, owned */
+	size_t n, done;
+	char flags[32];
+	int expunge;
 };
 
 /* What a command wants to see besides the tagged reply. */
@@ -82,6 +95,9 @@ imap_free(struct imap *im)
 		return;
 	for (size_t i = 0; i < im->npend; i++)
 		free(im->pend[i].uids);
+	for (size_t i = 0; i < im->nmarks; i++)
+		free(im->marks[i].uids);
+	free(im->marks);
 	imap_parser_free(im->parser);
 	free(im);
 }
@@ -487,6 +503,7 @@ struct fetch_ctx {
 	const struct imap_fetch_ops *ops;
 	void *ctx;
 	struct cmd_handler *h;
+	int stopping;           /* imap_fetch_stop(): hand nothing more over */
 };
 
 static int
@@ -508,7 +525,10 @@ find_uid(const uint32_t *v, size_t n, uint32_t uid, size_t *at)
 }
 
 /* "* n FETCH (UID u RFC822.SIZE n BODY[] data)": hands a complete message
- * over, with the reason it must not be delivered if it arrived damaged. */
+ * over, with the reason it must not be delivered if it arrived damaged.
+ * A reply for one of our UIDs without a body (NIL, or BODY[] missing
+ * while the RFC822.SIZE we asked for is there) is a failed message, not
+ * something to skip: skipped, it would stay on the server unnoticed. */
 static void
 fetch_untagged(struct imap *im, const struct imap_response *r, void *ctx)
 {
@@ -516,11 +536,12 @@ fetch_untagged(struct imap *im, const struct imap_response *r, void *ctx)
 	const struct imap_arg *items, *body = NULL;
 	uint32_t uid = 0, size = 0;
 	int has_size = 0;
-	const char *problem = NULL;
-	char why[sizeof ((struct mf_error *)0)->msg];
-	uint64_t got;
+	const char *problem = NULL, *warning = NULL;
+	char why[sizeof ((struct mf_error *)0)->msg], note[200];
+	uint64_t got = 0;
 	size_t at;
 
+	(void)im;
 	if (r->name == NULL || strcmp(r->name, "FETCH") != 0 || r->count != 1 || r->args[0].type != IMAP_ARG_LIST)
 		return;
 	items = r->args[0].list;
@@ -532,10 +553,20 @@ fetch_untagged(struct imap *im, const struct imap_response *r, void *ctx)
 		else if (imap_arg_is_atom(&items[i], "BODY[]"))
 			body = &items[i + 1];
 	}
-	if (body == NULL || uid == 0)
+	if (uid == 0 || (body == NULL && !has_size))
 		return; /* a flags update, or a reply to someone else */
 	if (!find_uid(f->uids, f->n, uid, &at) || f->seen[at])
 		return; /* not asked for, or already handed over */
+	f->seen[at] = 1;
+	if (f->stopping)
+		return; /* stopping: it stays on the server for the next run */
+	if (body == NULL || body->type == IMAP_ARG_NIL || body->type == IMAP_ARG_ATOM || body->type == IMAP_ARG_LIST) {
+		f->ops->message(f->ctx, uid, NULL, body == NULL ? "the server's reply to UID FETCH holds no BODY[]; "
+		    "the message stays on the server, report this to the server's administrator" :
+		    "the server sent NIL as its body; the message stays on the server, "
+		    "report this to the server's administrator", NULL);
+		return;
+	}
 	if (body->type == IMAP_ARG_STRING) {
 		struct mf_error werr;
 		spool_reset(f->h->spool);
@@ -549,15 +580,19 @@ fetch_untagged(struct imap *im, const struct imap_response *r, void *ctx)
 			problem = f->h->spool_err;
 		got = body->literal_size;
 	} else {
-		return; /* NIL: the server has no body for it; it stays for the next run */
+		/* A second large literal in one response found the spool taken. */
+		f->ops->message(f->ctx, uid, NULL, "the server's reply held more than one message body; "
+		    "the message stays on the server", NULL);
+		return;
 	}
+	/* The literal is authoritative: some servers report approximate
+	 * sizes, so a difference is worth a warning, not a lost message. */
 	if (problem == NULL && has_size && got != size) {
-		snprintf(why, sizeof why, "the server sent %llu bytes for a message it says has %u; "
-		    "the server may be damaged", (unsigned long long)got, size);
-		problem = why;
+		snprintf(note, sizeof note, "the server sent %llu bytes for a message it says has %u; "
+		    "delivering the %llu bytes it sent", (unsigned long long)got, size, (unsigned long long)got);
+		warning = note;
 	}
-	f->seen[at] = 1;
-	f->ops->message(f->ctx, uid, f->h->spool, problem);
+	f->ops->message(f->ctx, uid, f->h->spool, problem, warning);
 }
 
 /* Sends "TAG cmd" without waiting and records it as outstanding. */
@@ -576,6 +611,8 @@ imap_send(struct imap *im, const char *cmd, enum pend_kind kind, size_t first, s
 	p->kind = kind;
 	p->first = first;
 	p->count = count;
+	if (kind == PEND_MARK || kind == PEND_EXPUNGE)
+		im->nmarks_out++;
 	buf_init(&line, 0);
 	buf_printf(&line, "A%04u %s\r\n", p->tagno, cmd);
 	rc = conn_write(im->conn, line.data, line.len, line.len, err);
@@ -584,12 +621,14 @@ imap_send(struct imap *im, const char *cmd, enum pend_kind kind, size_t first, s
 }
 
 /* Reads one response of a pipeline; a tagged one completes its command,
- * which is removed from the outstanding list after on_done has seen it. */
+ * which leaves the outstanding list before on_done sees it (so on_done
+ * may queue more). */
 static int
 imap_pump(struct imap *im, struct cmd_handler *h,
     void (*on_done)(struct imap *im, const struct pending *p, void *ctx), void *ctx, struct mf_error *err)
 {
 	const struct imap_response *r;
+	struct pending done;
 	unsigned tagno = 0;
 	size_t i = 0;
 
@@ -610,12 +649,15 @@ imap_pump(struct imap *im, struct cmd_handler *h,
 	if (tagno == 0 || i == im->npend)
 		return err_set(err, MF_EPROTO, "server answered with unknown tag %s; "
 		    "report this to the server's administrator", r->tag);
-	im->pend[i].st = r->status;
-	snprintf(im->pend[i].text, sizeof im->pend[i].text, "%s", r->text ? r->text : "");
-	on_done(im, &im->pend[i], ctx);
-	free(im->pend[i].uids);
+	done = im->pend[i];
 	memmove(&im->pend[i], &im->pend[i + 1], (im->npend - i - 1) * sizeof im->pend[0]);
 	im->npend--;
+	if (done.kind == PEND_MARK || done.kind == PEND_EXPUNGE)
+		im->nmarks_out--;
+	done.st = r->status;
+	snprintf(done.text, sizeof done.text, "%s", r->text ? r->text : "");
+	on_done(im, &done, ctx);
+	free(done.uids);
 	return 0;
 }
 
@@ -626,6 +668,8 @@ struct fetch_run {
 	char mark_text[160];
 	int expunge_failed;     /* a UID EXPUNGE was refused */
 	char expunge_text[160];
+	const struct imap_fetch_ops *ops; /* marked() goes here */
+	void *ctx;
 };
 
 /* The error for refused marks, if any (err->reply set: the session goes on). */
@@ -644,20 +688,40 @@ marks_result(const struct fetch_run *run, struct mf_error *err)
 	return err->code;
 }
 
+/* Every UID of a finished FETCH that got no reply at all: gone meanwhile
+ * (another client expunged it), or a server that lost it. */
+static void
+fetch_missing(struct fetch_run *run, const struct pending *p)
+{
+	struct fetch_ctx *f = run->f;
+
+	for (size_t i = p->first; i < p->first + p->count; i++) {
+		if (f->seen[i])
+			continue;
+		f->seen[i] = 1;
+		if (!f->stopping)
+			f->ops->message(f->ctx, f->uids[i], NULL, NULL, "the server did not return it "
+			    "(expunged by another client meanwhile?)");
+	}
+}
+
 static void
 fetch_done(struct imap *im, const struct pending *p, void *ctx)
 {
 	struct fetch_run *run = ctx;
 
+	(void)im;
 	if (p->kind == PEND_FETCH) {
 		run->inflight--;
+		if (p->st == IMAP_ST_OK)
+			fetch_missing(run, p);
 		run->f->ops->chunk_done(run->f->ctx, run->f->uids + p->first, p->count,
 		    p->st == IMAP_ST_OK ? NULL : p->text);
 	} else if (p->kind == PEND_MARK && p->st != IMAP_ST_OK) {
 		run->mark_failed += p->count;
 		snprintf(run->mark_text, sizeof run->mark_text, "%s", p->text);
-	} else if (p->kind == PEND_MARK && p->uids != NULL && run->f != NULL && run->f->ops->marked != NULL) {
-		run->f->ops->marked(run->f->ctx, p->uids, p->count);
+	} else if (p->kind == PEND_MARK && p->uids != NULL && run->ops != NULL && run->ops->marked != NULL) {
+		run->ops->marked(run->ctx, p->uids, p->count);
 	} else if (p->kind == PEND_EXPUNGE && p->st != IMAP_ST_OK) {
 		run->expunge_failed = 1;
 		snprintf(run->expunge_text, sizeof run->expunge_text, "%s", p->text);
@@ -753,23 +817,94 @@ imap_select_search(struct imap *im, const char *folder, const char *criteria, st
 	return 0;
 }
 
+/* Sends queued marks while fewer than IMAP_MARK_WINDOW are outstanding:
+ * each UID STORE carries as many UIDs as fit in one command (UID sets
+ * compress runs), and its UID EXPUNGE, if asked for, follows it. */
+static int
+send_marks(struct imap *im, int track, struct mf_error *err)
+{
+	while (im->nmarks > 0 && im->nmarks_out + 2 <= IMAP_MARK_WINDOW && im->npend + 2 <= IMAP_PIPELINE_MAX) {
+		struct mark_job *j = &im->marks[0];
+		struct buf set, cmd;
+		size_t k;
+		int rc;
+
+		buf_init(&set, 0);
+		buf_init(&cmd, 0);
+		k = imap_uid_set(&set, j->uids + j->done, j->n - j->done, IMAP_CMD_MAX - 64);
+		buf_printf(&cmd, "UID STORE %s +FLAGS.SILENT (%s)", set.data, j->flags);
+		rc = imap_send(im, cmd.data, PEND_MARK, 0, k, err);
+		if (rc == 0 && track) {
+			struct pending *p = &im->pend[im->npend - 1];
+			p->uids = xreallocarray(NULL, k, sizeof *p->uids);
+			memcpy(p->uids, j->uids + j->done, k * sizeof *p->uids);
+		}
+		if (rc == 0 && j->expunge) {
+			buf_reset(&cmd);
+			buf_printf(&cmd, "UID EXPUNGE %s", set.data);
+			rc = imap_send(im, cmd.data, PEND_EXPUNGE, 0, k, err);
+		}
+		buf_free(&set);
+		buf_free(&cmd);
+		if (rc != 0)
+			return rc;
+		j->done += k;
+		if (j->done == j->n) {
+			free(j->uids);
+			memmove(&im->marks[0], &im->marks[1], (im->nmarks - 1) * sizeof im->marks[0]);
+			im->nmarks--;
+		}
+	}
+	return 0;
+}
+
+/* Queues uids (any order; copied, sorted, duplicates dropped) to be marked. */
+static void
+queue_marks(struct imap *im, const uint32_t *uids, size_t n, const char *flags, int expunge)
+{
+	struct mark_job *j;
+	size_t k = 0;
+
+	if (n == 0)
+		return;
+	if (im->nmarks == im->marks_cap) {
+		im->marks_cap = im->marks_cap ? im->marks_cap * 2 : 8;
+		im->marks = xreallocarray(im->marks, im->marks_cap, sizeof *im->marks);
+	}
+	j = &im->marks[im->nmarks++];
+	memset(j, 0, sizeof *j);
+	j->uids = xreallocarray(NULL, n, sizeof *j->uids);
+	memcpy(j->uids, uids, n * sizeof *j->uids);
+	qsort(j->uids, n, sizeof *j->uids, cmp_u32);
+	for (size_t i = 0; i < n; i++)
+		if (k == 0 || j->uids[i] != j->uids[k - 1])
+			j->uids[k++] = j->uids[i];
+	j->n = k;
+	snprintf(j->flags, sizeof j->flags, "%s", flags);
+	j->expunge = expunge;
+}
+
 int
 imap_fetch(struct imap *im, const uint32_t *uids, size_t n, struct spool *spool,
     const struct imap_fetch_ops *ops, void *ctx, struct mf_error *err)
 {
 	struct cmd_handler h = { .untagged = fetch_untagged, .spool = spool };
 	struct fetch_ctx f = { .uids = uids, .n = n, .ops = ops, .ctx = ctx, .h = &h };
-	struct fetch_run run = { .f = &f };
+	struct fetch_run run = { .f = &f, .ops = ops, .ctx = ctx };
 	size_t next = 0;
 	int rc = 0;
 
 	h.ctx = &f;
 	f.seen = xcalloc(n ? n : 1, 1);
 	im->fetch_run = &run;
-	while (rc == 0 && (next < n || im->npend > 0)) {
+	while (rc == 0 && ((next < n && !f.stopping) || im->npend > 0 || im->nmarks > 0)) {
+		if (ops->stop != NULL && !f.stopping && ops->stop(ctx))
+			f.stopping = 1;
+		rc = send_marks(im, ops->marked != NULL, err);
 		/* Keep a few FETCH commands ahead, so the link never idles
 		 * waiting for a round trip. */
-		while (rc == 0 && next < n && run.inflight < IMAP_FETCH_WINDOW && im->npend < IMAP_PIPELINE_MAX - 2) {
+		while (rc == 0 && next < n && !f.stopping && run.inflight < IMAP_FETCH_WINDOW &&
+		    im->npend + IMAP_MARK_WINDOW + 1 < IMAP_PIPELINE_MAX) {
 			struct buf cmd;
 			size_t k;
 			buf_init(&cmd, 0);
@@ -782,7 +917,7 @@ imap_fetch(struct imap *im, const uint32_t *uids, size_t n, struct spool *spool,
 			next += k;
 			run.inflight++;
 		}
-		if (rc == 0)
+		if (rc == 0 && im->npend > 0)
 			rc = imap_pump(im, &h, fetch_done, &run, err);
 	}
 	im->fetch_run = NULL;
@@ -792,59 +927,35 @@ imap_fetch(struct imap *im, const uint32_t *uids, size_t n, struct spool *spool,
 	return rc;
 }
 
-/* Sends UID STORE (and UID EXPUNGE) for uids without waiting. */
-static int
-send_marks(struct imap *im, const uint32_t *uids, size_t n, const char *flags, int expunge, struct mf_error *err)
+void
+imap_fetch_stop(struct imap *im)
 {
-	size_t done = 0;
-
-	while (done < n) {
-		struct buf set, cmd;
-		size_t k;
-		int rc;
-		buf_init(&set, 0);
-		buf_init(&cmd, 0);
-		k = imap_uid_set(&set, uids + done, n - done, IMAP_CMD_MAX - 64);
-		buf_printf(&cmd, "UID STORE %s +FLAGS.SILENT (%s)", set.data, flags);
-		rc = imap_send(im, cmd.data, PEND_MARK, 0, k, err);
-		if (rc == 0 && im->fetch_run != NULL && im->fetch_run->f->ops->marked != NULL) {
-			struct pending *p = &im->pend[im->npend - 1];
-			p->uids = xreallocarray(NULL, k, sizeof *p->uids);
-			memcpy(p->uids, uids + done, k * sizeof *p->uids);
-		}
-		if (rc == 0 && expunge) {
-			buf_reset(&cmd);
-			buf_printf(&cmd, "UID EXPUNGE %s", set.data);
-			rc = imap_send(im, cmd.data, PEND_EXPUNGE, 0, k, err);
-		}
-		buf_free(&set);
-		buf_free(&cmd);
-		if (rc != 0)
-			return rc;
-		done += k;
-	}
-	return 0;
+	if (im->fetch_run != NULL)
+		im->fetch_run->f->stopping = 1;
 }
 
-int
-imap_fetch_mark(struct imap *im, const uint32_t *uids, size_t n, const char *flags, int expunge,
-    struct mf_error *err)
+void
+imap_fetch_mark(struct imap *im, const uint32_t *uids, size_t n, const char *flags, int expunge)
 {
 	if (im->fetch_run == NULL)
 		fatal("imap_fetch_mark outside imap_fetch");
-	return send_marks(im, uids, n, flags, expunge, err);
+	queue_marks(im, uids, n, flags, expunge);
 }
 
 int
-imap_mark(struct imap *im, const uint32_t *uids, size_t n, const char *flags, int expunge, struct mf_error *err)
+imap_mark(struct imap *im, const uint32_t *uids, size_t n, const char *flags, int expunge,
+    const struct imap_fetch_ops *ops, void *ctx, struct mf_error *err)
 {
 	struct cmd_handler h = { 0 };
-	struct fetch_run run = { 0 };
-	int rc;
+	struct fetch_run run = { .ops = ops, .ctx = ctx };
+	int rc = 0;
 
-	rc = send_marks(im, uids, n, flags, expunge, err);
-	while (rc == 0 && im->npend > 0)
-		rc = imap_pump(im, &h, fetch_done, &run, err);
+	queue_marks(im, uids, n, flags, expunge);
+	while (rc == 0 && (im->nmarks > 0 || im->npend > 0)) {
+		rc = send_marks(im, ops != NULL && ops->marked != NULL, err);
+		if (rc == 0 && im->npend > 0)
+			rc = imap_pump(im, &h, fetch_done, &run, err);
+	}
 	if (rc == 0)
 		rc = marks_result(&run, err);
 	return rc;

@@ -58,36 +58,49 @@ int imap_select_search(struct imap *im, const char *folder, const char *criteria
 
 /* What imap_fetch() hands back to its caller. */
 struct imap_fetch_ops {
-	/* Each message received in full.  problem is NULL, or why it must
-	 * not be delivered (it could not be stored locally, or its size
-	 * differs from the RFC822.SIZE the server gave). */
-	void (*message)(void *ctx, uint32_t uid, struct spool *msg, const char *problem);
+	/* Each message received in full, or known to be lost.  msg is NULL
+	 * when there is nothing to deliver: then problem says why (a
+	 * failed message), or, with problem NULL, warning says why the
+	 * server returned nothing for it.  Otherwise problem is NULL, or why
+	 * it must not be delivered (it could not be stored locally), and
+	 * warning is NULL or something worth saying about a message that
+	 * is delivered all the same (its size differs from RFC822.SIZE). */
+	void (*message)(void *ctx, uint32_t uid, struct spool *msg, const char *problem, const char *warning);
 	/* The FETCH for uids[0..n) is over: every message of it that came has
 	 * been handed to message().  refused is NULL, or the server's text if
 	 * it answered NO/BAD.  The caller makes its deliveries durable here
-	 * and may mark them with imap_fetch_mark(). */
+	 * and may queue marks with imap_fetch_mark(). */
 	void (*chunk_done)(void *ctx, const uint32_t *uids, size_t n, const char *refused);
-	/* The server took the marks sent by imap_fetch_mark() for uids[0..n)
-	 * (a \Seen \Deleted message is not fetched again even if its
-	 * expunge fails).  May be NULL. */
+	/* The server took the marks queued for uids[0..n) (a \Seen \Deleted
+	 * message is not fetched again even if its expunge fails).  May be
+	 * NULL. */
 	void (*marked)(void *ctx, const uint32_t *uids, size_t n);
+	/* Asked before each step: nonzero means stop as imap_fetch_stop()
+	 * does.  May be NULL. */
+	int (*stop)(void *ctx);
 };
 
 /* Fetches uids[0..n) (sorted) with UID FETCH (UID RFC822.SIZE
  * BODY.PEEK[]), in chunks of IMAP_FETCH_BATCH, keeping up to
  * IMAP_FETCH_WINDOW commands in flight so no round trip is waited for;
- * marks queued by chunk_done go out at once and their replies are
- * collected on the way.  Returns 0 when every command is answered; a mark
- * the server refused gives MF_ESERVER with err->reply set. */
+ * marks queued by chunk_done go out as the pipeline has room (at most
+ * IMAP_MARK_WINDOW at once) and their replies are collected on the way.
+ * Returns 0 when every command is answered; a mark the server refused
+ * gives MF_ESERVER with err->reply set. */
 int imap_fetch(struct imap *im, const uint32_t *uids, size_t n, struct spool *spool,
     const struct imap_fetch_ops *ops, void *ctx, struct mf_error *err);
-/* From chunk_done only: UID STORE uids +FLAGS.SILENT (flags), then UID
- * EXPUNGE uids if expunge (needs UIDPLUS), sent without waiting. */
-int imap_fetch_mark(struct imap *im, const uint32_t *uids, size_t n, const char *flags, int expunge,
-    struct mf_error *err);
-/* Outside imap_fetch: marks uids like imap_fetch_mark and waits for the
- * answers; a refusal is MF_ESERVER with err->reply set. */
-int imap_mark(struct imap *im, const uint32_t *uids, size_t n, const char *flags, int expunge, struct mf_error *err);
+/* From a callback of imap_fetch: send no more UID FETCH, hand no more
+ * messages over; what is outstanding (marks included) is still answered
+ * before imap_fetch returns. */
+void imap_fetch_stop(struct imap *im);
+/* From chunk_done only: queues UID STORE uids +FLAGS.SILENT (flags), then
+ * UID EXPUNGE uids if expunge (needs UIDPLUS). */
+void imap_fetch_mark(struct imap *im, const uint32_t *uids, size_t n, const char *flags, int expunge);
+/* Outside imap_fetch: marks uids like imap_fetch_mark, a few commands at a
+ * time, and waits for the answers; ops->marked (ops may be NULL) hears of
+ * each confirmed set.  A refusal is MF_ESERVER with err->reply set. */
+int imap_mark(struct imap *im, const uint32_t *uids, size_t n, const char *flags, int expunge,
+    const struct imap_fetch_ops *ops, void *ctx, struct mf_error *err);
 int imap_logout(struct imap *im, struct mf_error *err);
 
 #endif

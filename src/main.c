@@ -16,6 +16,7 @@
 #include "config.h"
 #include "log.h"
 #include "fetch.h"
+#include "signals.h"
 #include "state.h"
 #include "status.h"
 #include "xmalloc.h"
@@ -165,10 +166,7 @@ main(int argc, char **argv)
 	char *path;
 	int rc, result = MF_NOMAIL, lockfd, npolled = 0;
 
-	/* A dead MDA or server must show up as EPIPE, and a file size limit
-	 * as EFBIG, not kill us half-way through a delivery. */
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGXFSZ, SIG_IGN);
+	signals_setup();
 	if ((rc = parse_args(argc, argv, &o)) != 0)
 		return rc;
 	path = o.config ? xstrdup(o.config) : config_default_path();
@@ -200,7 +198,7 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return rc;
 	}
-	for (size_t k = 0; k < cfg->naccounts; k++) {
+	for (size_t k = 0; k < cfg->naccounts && !signals_stop(); k++) {
 		int named = optind >= argc;
 		for (int i = optind; i < argc && !named; i++)
 			named = strcasecmp(cfg->accounts[k].name, argv[i]) == 0;
@@ -213,5 +211,8 @@ main(int argc, char **argv)
 	close(lockfd);
 	if (result == MF_NOMAIL && o.no_mail_ok)
 		result = MF_OK;
+	/* Stopped by a signal: say so the way shells do. */
+	if (signals_stop())
+		result = 128 + signals_stop();
 	return result;
 }

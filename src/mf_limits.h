@@ -22,6 +22,7 @@
                                         so a lost connection redelivers at most this many */
 #define IMAP_FETCH_WINDOW    4u      /* UID FETCH commands kept in flight */
 #define IMAP_PIPELINE_MAX    64u     /* commands in flight at most (FETCH and marks) */
+#define IMAP_MARK_WINDOW     4u      /* UID STORE + UID EXPUNGE commands in flight at most */
 
 /* messages (spool.c) */
 #define SPOOL_MEMORY_MAX     (128u * 1024) /* beyond this a message goes to an unlinked temp file */
@@ -35,7 +36,12 @@
 #define CONFIG_FILE_MAX      (1024u * 1024)
 #define HEADER_SCAN_MAX      (64u * 1024) /* how far into a message we look for Return-Path */
 
+/* stopping on SIGTERM, SIGINT, SIGHUP */
+#define STOP_GRACE_MS        8000L /* to finish the message in hand, send the marks earned and log
+                                      out; the run is gone within about 10 s of the signal */
+
 /* delivery */
+#define JOURNAL_TOKEN_MAX    64    /* where a sink is about to write (state journal intents) */
 #define MBOX_LOCK_TRIES      60u   /* dotlock/fcntl attempts, one every 500 ms */
 #define MBOX_DOTLOCK_STALE   300   /* seconds after which a dotlock is stale */
 

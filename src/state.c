@@ -1,10 +1,14 @@
-/* state.c: the delivered-but-not-marked journal of one account.
+/* state.c: the delivery journal of one account.
  *
- * The file holds a header line and then one line per delivered message:
- * "UIDVALIDITY UID FOLDER".  Lines are appended while a run goes on (each
- * batch after its delivery is durable) and the file is rewritten
- * atomically at the end with whatever is still unmarked, which normally
- * is nothing: then the file is removed. */
+ * The file holds a header line and then one line per message:
+ * "UIDVALIDITY UID FOLDER" for a message delivered (durably) and not yet
+ * known to be marked, and "I UIDVALIDITY UID TOKEN FOLDER" for an
+ * intent: the sink was about to write the message where TOKEN says
+ * (an mbox's device, inode and offset), written before the first byte of
+ * it.  A later line for the same message replaces an earlier one, and a
+ * delivered line beats an intent.  Lines are appended while a run goes
+ * on and the file is rewritten atomically at the end with whatever is
+ * still open, which normally is nothing: then the file is removed. */
 #include "autoconfig.h"
 
 #include <ctype.h>
@@ -17,15 +21,20 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "mf_limits.h"
 #include "state.h"
 #include "xmalloc.h"
 
 #define STATE_MAGIC "mailfetch-state 1"
+#define STATE_TOKEN_SCAN "64" /* JOURNAL_TOKEN_MAX, for sscanf */
+_Static_assert(JOURNAL_TOKEN_MAX == 64, "STATE_TOKEN_SCAN follows JOURNAL_TOKEN_MAX");
 
 struct entry {
 	char *folder;
 	uint32_t uidvalidity;
 	uint32_t uid;
+	char *token;       /* an intent: where the sink was about to write; NULL: delivered */
+	size_t seq;        /* order of appearance, for the last-one-wins rule */
 };
 
 struct state {
@@ -36,6 +45,9 @@ struct state {
 	size_t n, cap;
 	uint32_t *view;    /* state_pending's answer */
 	size_t nview;
+	struct entry *prior; /* intents an earlier run left, sorted by key (copies) */
+	size_t nprior;
+	size_t seq;
 };
 
 char *
@@ -61,7 +73,7 @@ state_dir(void)
 }
 
 static void
-add(struct state *st, const char *folder, uint32_t uidvalidity, uint32_t uid)
+add(struct state *st, const char *folder, uint32_t uidvalidity, uint32_t uid, const char *token)
 {
 	if (st->n == st->cap) {
 		st->cap = st->cap ? st->cap * 2 : 64;
@@ -70,7 +82,74 @@ add(struct state *st, const char *folder, uint32_t uidvalidity, uint32_t uid)
 	st->e[st->n].folder = xstrdup(folder);
 	st->e[st->n].uidvalidity = uidvalidity;
 	st->e[st->n].uid = uid;
+	st->e[st->n].token = token != NULL ? xstrdup(token) : NULL;
+	st->e[st->n].seq = st->seq++;
 	st->n++;
+}
+
+static void
+entry_free(struct entry *e)
+{
+	free(e->folder);
+	free(e->token);
+}
+
+/* By (folder, UIDVALIDITY, UID), then order of appearance. */
+static int
+cmp_entry(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+	int c = strcmp(x->folder, y->folder);
+
+	if (c != 0)
+		return c;
+	if (x->uidvalidity != y->uidvalidity)
+		return x->uidvalidity < y->uidvalidity ? -1 : 1;
+	if (x->uid != y->uid)
+		return x->uid < y->uid ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int
+same_key(const struct entry *x, const struct entry *y)
+{
+	return x->uid == y->uid && x->uidvalidity == y->uidvalidity && strcmp(x->folder, y->folder) == 0;
+}
+
+/* One entry per message, as the file's rules say: delivered beats an
+ * intent, and of two intents the later one counts.  Then the intents are
+ * copied aside, sorted, for state_prior(). */
+static void
+normalize(struct state *st)
+{
+	size_t k = 0;
+
+	if (st->n > 1)
+		qsort(st->e, st->n, sizeof *st->e, cmp_entry);
+	for (size_t i = 0; i < st->n; ) {
+		size_t j = i, keep = i;
+		while (j < st->n && same_key(&st->e[i], &st->e[j])) {
+			if (st->e[j].token == NULL || st->e[keep].token != NULL)
+				keep = j; /* the last delivered line, else the last intent */
+			j++;
+		}
+		for (size_t x = i; x < j; x++)
+			if (x != keep)
+				entry_free(&st->e[x]);
+		st->e[k++] = st->e[keep];
+		i = j;
+	}
+	st->n = k;
+	for (size_t i = 0; i < st->n; i++) {
+		struct entry *e = &st->e[i];
+		if (e->token == NULL)
+			continue;
+		st->prior = xreallocarray(st->prior, st->nprior + 1, sizeof *st->prior);
+		st->prior[st->nprior] = *e;
+		st->prior[st->nprior].folder = xstrdup(e->folder);
+		st->prior[st->nprior].token = xstrdup(e->token);
+		st->nprior++;
+	}
 }
 
 /* Parses the file's lines; a file for another account or in another
@@ -87,14 +166,24 @@ load(struct state *st, FILE *fp)
 		return;
 	while (fgets(line, sizeof line, fp) != NULL) {
 		unsigned long v, u;
+		char token[JOURNAL_TOKEN_MAX + 1];
 		int off = 0;
 		if (strchr(line, '\n') == NULL)
 			break; /* cut short: a run died writing it */
 		line[strcspn(line, "\n")] = '\0';
-		if (sscanf(line, "%lu %lu %n", &v, &u, &off) != 2 || off == 0 || v > UINT32_MAX || u > UINT32_MAX || u == 0)
+		if (line[0] == 'I') {
+			if (sscanf(line, "I %lu %lu %" STATE_TOKEN_SCAN "s %n", &v, &u, token, &off) != 3 || off == 0 ||
+			    v > UINT32_MAX || u > UINT32_MAX || u == 0 || line[off] == '\0')
+				continue;
+			add(st, line + off, (uint32_t)v, (uint32_t)u, token);
 			continue;
-		add(st, line + off, (uint32_t)v, (uint32_t)u);
+		}
+		if (sscanf(line, "%lu %lu %n", &v, &u, &off) != 2 || off == 0 || v > UINT32_MAX || u > UINT32_MAX || u == 0 ||
+		    line[off] == '\0')
+			continue;
+		add(st, line + off, (uint32_t)v, (uint32_t)u, NULL);
 	}
+	normalize(st);
 }
 
 /* Replaces the file atomically with the header and the entries (none:
@@ -118,8 +207,13 @@ state_write(struct state *st, int keep_open, struct mf_error *err)
 	}
 	buf_init(&b, 0);
 	buf_printf(&b, "%s\n", st->header);
-	for (size_t i = 0; i < st->n; i++)
-		buf_printf(&b, "%u %u %s\n", st->e[i].uidvalidity, st->e[i].uid, st->e[i].folder);
+	for (size_t i = 0; i < st->n; i++) {
+		if (st->e[i].token != NULL)
+			buf_printf(&b, "I %u %u %s %s\n", st->e[i].uidvalidity, st->e[i].uid, st->e[i].token,
+			    st->e[i].folder);
+		else
+			buf_printf(&b, "%u %u %s\n", st->e[i].uidvalidity, st->e[i].uid, st->e[i].folder);
+	}
 	tmp = xasprintf("%s.tmp", st->path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0 || write(fd, b.data, b.len) != (ssize_t)b.len || fsync(fd) < 0 || rename(tmp, st->path) < 0) {
@@ -205,7 +299,7 @@ filter(struct state *st, int (*drop)(const struct entry *e, const void *arg), co
 	size_t k = 0;
 	for (size_t i = 0; i < st->n; i++) {
 		if (drop(&st->e[i], arg))
-			free(st->e[i].folder);
+			entry_free(&st->e[i]);
 		else
 			st->e[k++] = st->e[i];
 	}
@@ -224,12 +318,6 @@ stale_in_folder(const struct entry *e, const void *arg)
 	return strcmp(e->folder, f->folder) == 0 && e->uidvalidity != f->uidvalidity;
 }
 
-static int
-in_folder(const struct entry *e, const void *arg)
-{
-	return strcmp(e->folder, arg) == 0;
-}
-
 size_t
 state_pending(struct state *st, const char *folder, uint32_t uidvalidity, const uint32_t **uids)
 {
@@ -238,7 +326,7 @@ state_pending(struct state *st, const char *folder, uint32_t uidvalidity, const 
 	filter(st, stale_in_folder, &f);
 	st->nview = 0;
 	for (size_t i = 0; i < st->n; i++) {
-		if (strcmp(st->e[i].folder, folder) != 0)
+		if (st->e[i].token != NULL || strcmp(st->e[i].folder, folder) != 0)
 			continue;
 		st->view = xreallocarray(st->view, st->nview + 1, sizeof *st->view);
 		st->view[st->nview++] = st->e[i].uid;
@@ -249,53 +337,36 @@ state_pending(struct state *st, const char *folder, uint32_t uidvalidity, const 
 	return st->nview;
 }
 
-int
-state_delivered(struct state *st, const char *folder, uint32_t uidvalidity, const uint32_t *uids, size_t n,
-    int sync, struct mf_error *err)
-{
-	struct buf b;
-	int rc = 0;
-
-	if (n == 0 && !sync)
-		return 0;
-	if (st->fd < 0 && state_write(st, 1, err) != 0)
-		return err->code;
-	buf_init(&b, 0);
-	for (size_t i = 0; i < n; i++) {
-		add(st, folder, uidvalidity, uids[i]);
-		buf_printf(&b, "%u %u %s\n", uidvalidity, uids[i], folder);
-	}
-	if ((b.len > 0 && write(st->fd, b.data, b.len) != (ssize_t)b.len) || (sync && fsync(st->fd) < 0))
-		rc = err_set(err, MF_EINTERNAL, "cannot write %s: %s; check the state directory and free space",
-		    st->path, strerror(errno));
-	buf_free(&b);
-	return rc;
-}
-
-void
-state_marked(struct state *st, const char *folder)
-{
-	filter(st, in_folder, folder);
-}
-
 struct folder_uids {
 	const char *folder;
 	const uint32_t *uids; /* sorted */
 	size_t n;
+	int intents_only;
 };
 
 static int
 in_uids(const struct entry *e, const void *arg)
 {
 	const struct folder_uids *f = arg;
+	if (f->intents_only && e->token == NULL)
+		return 0;
 	return bsearch(&e->uid, f->uids, f->n, sizeof *f->uids, cmp_u32) != NULL && strcmp(e->folder, f->folder) == 0;
 }
 
-void
-state_forget(struct state *st, const char *folder, const uint32_t *uids, size_t n)
+static int
+intent_not_in_uids(const struct entry *e, const void *arg)
+{
+	const struct folder_uids *f = arg;
+	return e->token != NULL && strcmp(e->folder, f->folder) == 0 &&
+	    bsearch(&e->uid, f->uids, f->n, sizeof *f->uids, cmp_u32) == NULL;
+}
+
+/* Drops entries of folder for uids (any order); only intents if intents_only. */
+static void
+drop_uids(struct state *st, const char *folder, const uint32_t *uids, size_t n, int intents_only)
 {
 	uint32_t *sorted;
-	struct folder_uids f = { folder, NULL, n };
+	struct folder_uids f = { folder, NULL, n, intents_only };
 
 	if (n == 0 || st->n == 0)
 		return;
@@ -307,6 +378,134 @@ state_forget(struct state *st, const char *folder, const uint32_t *uids, size_t 
 	free(sorted);
 }
 
+/* Appends text to the file (opening it first if need be); fsyncs if sync. */
+static int
+append(struct state *st, const struct buf *b, int sync, struct mf_error *err)
+{
+	if (st->fd < 0 && state_write(st, 1, err) != 0)
+		return err->code;
+	if ((b->len > 0 && write(st->fd, b->data, b->len) != (ssize_t)b->len) || (sync && fsync(st->fd) < 0))
+		return err_set(err, MF_EINTERNAL, "cannot write %s: %s; check the state directory and free space",
+		    st->path, strerror(errno));
+	return 0;
+}
+
+int
+state_delivered(struct state *st, const char *folder, uint32_t uidvalidity, const uint32_t *uids, size_t n,
+    int sync, struct mf_error *err)
+{
+	struct buf b;
+	int rc;
+
+	if (n == 0 && !sync)
+		return 0;
+	drop_uids(st, folder, uids, n, 1);
+	buf_init(&b, 0);
+	for (size_t i = 0; i < n; i++) {
+		add(st, folder, uidvalidity, uids[i], NULL);
+		buf_printf(&b, "%u %u %s\n", uidvalidity, uids[i], folder);
+	}
+	rc = append(st, &b, sync, err);
+	buf_free(&b);
+	return rc;
+}
+
+const char *
+state_prior(const struct state *st, const char *folder, uint32_t uidvalidity, uint32_t uid)
+{
+	struct entry key = { .folder = (char *)folder, .uidvalidity = uidvalidity, .uid = uid };
+	size_t lo = 0, hi = st->nprior;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c;
+		key.seq = st->prior[mid].seq;
+		c = cmp_entry(&key, &st->prior[mid]);
+		if (c == 0)
+			return st->prior[mid].token;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+const char *
+state_last_intent(const struct state *st)
+{
+	const struct entry *last = NULL;
+
+	for (size_t i = 0; i < st->nprior; i++)
+		if (last == NULL || st->prior[i].seq > last->seq)
+			last = &st->prior[i];
+	return last != NULL ? last->token : NULL;
+}
+
+/* Index of the intent for this message in st->e, or st->n.  Searched
+ * from the end: the one wanted is almost always the last one added. */
+static size_t
+find_intent(const struct state *st, const char *folder, uint32_t uidvalidity, uint32_t uid)
+{
+	for (size_t i = st->n; i-- > 0; )
+		if (st->e[i].token != NULL && st->e[i].uid == uid && st->e[i].uidvalidity == uidvalidity &&
+		    strcmp(st->e[i].folder, folder) == 0)
+			return i;
+	return st->n;
+}
+
+static void
+remove_at(struct state *st, size_t i)
+{
+	entry_free(&st->e[i]);
+	memmove(&st->e[i], &st->e[i + 1], (st->n - i - 1) * sizeof st->e[0]);
+	st->n--;
+}
+
+int
+state_intent(struct state *st, const char *folder, uint32_t uidvalidity, uint32_t uid, const char *token,
+    struct mf_error *err)
+{
+	struct buf b;
+	size_t i;
+	int rc;
+
+	if (strlen(token) > JOURNAL_TOKEN_MAX || strpbrk(token, " \t\n") != NULL)
+		fatal("state_intent: bad token");
+	/* Only an intent an earlier run left can be here already. */
+	if (st->nprior > 0 && (i = find_intent(st, folder, uidvalidity, uid)) < st->n)
+		remove_at(st, i);
+	add(st, folder, uidvalidity, uid, token);
+	buf_init(&b, 0);
+	buf_printf(&b, "I %u %u %s %s\n", uidvalidity, uid, token, folder);
+	rc = append(st, &b, 0, err);
+	buf_free(&b);
+	return rc;
+}
+
+void
+state_intent_void(struct state *st, const char *folder, uint32_t uidvalidity, uint32_t uid)
+{
+	size_t i = find_intent(st, folder, uidvalidity, uid);
+
+	if (i < st->n)
+		remove_at(st, i);
+}
+
+void
+state_intents_keep(struct state *st, const char *folder, const uint32_t *uids, size_t n)
+{
+	struct folder_uids f = { folder, uids, n, 1 };
+
+	filter(st, intent_not_in_uids, &f);
+}
+
+void
+state_forget(struct state *st, const char *folder, const uint32_t *uids, size_t n)
+{
+	drop_uids(st, folder, uids, n, 0);
+}
+
 int
 state_close(struct state *st, struct mf_error *err)
 {
@@ -316,8 +515,11 @@ state_close(struct state *st, struct mf_error *err)
 		return 0;
 	rc = st->fd >= 0 || st->n > 0 || access(st->path, F_OK) == 0 ? state_write(st, 0, err) : 0;
 	for (size_t i = 0; i < st->n; i++)
-		free(st->e[i].folder);
+		entry_free(&st->e[i]);
+	for (size_t i = 0; i < st->nprior; i++)
+		entry_free(&st->prior[i]);
 	free(st->e);
+	free(st->prior);
 	free(st->view);
 	free(st->path);
 	free(st->header);

@@ -1,8 +1,10 @@
 /* state.h: what has been delivered but is not yet known to be marked on
- * the server, kept durably per account, keyed by (folder, UIDVALIDITY,
- * UID).  A run killed after a delivery was made durable but before the
- * server took the mark finds the UID here next time and marks it instead
- * of delivering it again. */
+ * the server, and where a sink was about to write, kept durably per
+ * account, keyed by (folder, UIDVALIDITY, UID).  A run killed after a
+ * delivery was made durable but before the server took the mark finds
+ * the UID here next time and marks it instead of delivering it again; a
+ * run killed while writing leaves an intent, so the next one can check
+ * what reached the sink before it writes again. */
 #ifndef MAILFETCH_STATE_H
 #define MAILFETCH_STATE_H
 
@@ -11,6 +13,7 @@
 
 #include "config.h"
 #include "status.h"
+
 
 struct state;
 
@@ -22,19 +25,37 @@ char *state_dir(void);
  * it for appending.  Returns 0, or MF_EINTERNAL with err set. */
 int state_open(const struct account *a, struct state **out, struct mf_error *err);
 
-/* UIDs recorded as delivered for folder with this UIDVALIDITY, sorted,
+/* UIDs recorded as delivered (not intents) for folder with this UIDVALIDITY, sorted,
  * valid until the next state call.  Entries of the folder under another
  * UIDVALIDITY are forgotten: old state is never acted on. */
 size_t state_pending(struct state *st, const char *folder, uint32_t uidvalidity, const uint32_t **uids);
 
-/* Records uids as delivered (appended at once; durable when sync). */
+/* Records uids as delivered (appended at once; durable when sync); their
+ * intents are settled. */
 int state_delivered(struct state *st, const char *folder, uint32_t uidvalidity, const uint32_t *uids, size_t n,
     int sync, struct mf_error *err);
 
-/* The server has taken the marks of every UID recorded for folder. */
-void state_marked(struct state *st, const char *folder);
-/* ... or of uids[0..n) in folder: they are forgotten in memory, so that a
- * long run holds only what is in flight.  The file keeps them until
+/* Where an earlier run was about to write this message (the token its
+ * intent recorded), or NULL; valid until state_close(). */
+const char *state_prior(const struct state *st, const char *folder, uint32_t uidvalidity, uint32_t uid);
+/* The token of the last intent an earlier run recorded (where it was
+ * writing when it stopped), or NULL. */
+const char *state_last_intent(const struct state *st);
+/* Records, before the sink writes a byte of it, where the message is
+ * about to go (token: at most JOURNAL_TOKEN_MAX bytes, no blanks).
+ * Appended at once, not synced: it must survive a kill of this process;
+ * the chunk's later state_delivered(sync) makes it durable. */
+int state_intent(struct state *st, const char *folder, uint32_t uidvalidity, uint32_t uid, const char *token,
+    struct mf_error *err);
+/* The sink took the message back out after a failure: its intent is void. */
+void state_intent_void(struct state *st, const char *folder, uint32_t uidvalidity, uint32_t uid);
+/* Forgets intents of folder whose UID is not among uids[0..n) (sorted):
+ * messages the server no longer offers need no check. */
+void state_intents_keep(struct state *st, const char *folder, const uint32_t *uids, size_t n);
+
+/* The server has taken the marks of uids[0..n) in folder (or they need
+ * none): they are forgotten in memory, so that a long run holds only
+ * what is in flight.  The file keeps them until
  * state_close(); marking them again after a crash is harmless. */
 void state_forget(struct state *st, const char *folder, const uint32_t *uids, size_t n);
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""An MDA that fails for one message of three (exit 75, EX_TEMPFAIL): the
-other two are delivered and \\Seen, that one stays unseen, exit 10; the next
-run (MDA now works) delivers it and exits 0.  A hard MDA failure (exit 1)
-behaves the same.  The MDA gets no password in its environment and no
+"""An MDA that fails for the second message of three (exit 75,
+EX_TEMPFAIL): the first is delivered and \\Seen; a temporary failure
+means the MDA will not do better for the next message, so nothing more is
+delivered this run: the second and third stay unseen, exit 10, and the
+run says so.  The next run (MDA now works) delivers both and exits 0.  A
+hard MDA failure (exit 1) fails only its own message.  The MDA gets no password in its environment and no
 socket among its open files."""
 
 import os
@@ -48,10 +50,11 @@ def test(t):
 
     r = t.run([], cfg)
     t.exit_code(r, h.EX_DELIVERY, "run 1, MDA exit 75 for one message")
-    t.messages_equal(sorted(h.read_maildir_like(out)), sorted([m1, m3]), "run 1: the other two delivered")
+    t.messages_equal(sorted(h.read_maildir_like(out)), [m1], "run 1: the one before it delivered, nothing after")
     fl = dv.flags("alice")
-    t.eq((fl.get(u1), fl.get(u2), fl.get(u3)), ({"\\Seen"}, set(), {"\\Seen"}),
-         "run 1: delivered ones \\Seen, the failed one not")
+    t.eq((fl.get(u1), fl.get(u2), fl.get(u3)), ({"\\Seen"}, set(), set()),
+         "run 1: the delivered one \\Seen, the failed one and the rest not")
+    t.check("delivering nothing more this run" in r.stderr, "run 1 says it stopped delivering", r.stderr)
 
     with open(allow, "w"):
         pass
@@ -63,11 +66,13 @@ def test(t):
     # A hard failure (exit 1) keeps the message too.
     os.unlink(allow)
     m4 = h.sample_message(4, 700, marker="FAIL-ME")
-    u4 = dv.append("alice", "INBOX", m4)
+    m5 = h.sample_message(5, 800)
+    u4, u5 = dv.append_many("alice", "INBOX", [m4, m5])
     r = t.run([], cfg)
     t.exit_code(r, h.EX_DELIVERY, "run 3, MDA exit 1")
     t.eq(dv.flags("alice").get(u4), set(), "run 3: the failed message stays unseen")
-    t.eq(len(h.read_maildir_like(out)), 3, "run 3: nothing new delivered")
+    t.eq(dv.flags("alice").get(u5), {"\\Seen"}, "run 3: the next one is delivered all the same")
+    t.messages_equal(sorted(h.read_maildir_like(out)), sorted([m1, m2, m3, m5]), "run 3: only the next one is new")
 
     # What the MDA saw.
     pw = dv.users["alice"].encode()

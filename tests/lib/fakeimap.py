@@ -37,6 +37,7 @@ Faults (keyword arguments of FakeIMAP):
 """
 
 import base64
+import bisect
 import os
 import re
 import socket
@@ -606,18 +607,21 @@ class Session:
         keys = [m.uid for m in mb] if uid else list(range(1, len(mb) + 1))
         top = keys[-1]
         chosen = set()
+        # keys ascend (UIDs and sequence numbers alike): ranges by bisection,
+        # so a set of thousands of parts against a large mailbox stays fast
         for part in _text(setspec).split(","):
             if ":" in part:
                 a, b = part.split(":", 1)
                 a = top if a == "*" else int(a)
                 b = top if b == "*" else int(b)
                 lo, hi = min(a, b), max(a, b)
-                chosen.update(k for k in keys if lo <= k <= hi)
+                chosen.update(range(bisect.bisect_left(keys, lo), bisect.bisect_right(keys, hi)))
             else:
                 v = top if part == "*" else int(part)
-                if v in keys:
-                    chosen.add(v)
-        return [m for k, m in zip(keys, mb) if k in chosen]
+                i = bisect.bisect_left(keys, v)
+                if i < len(keys) and keys[i] == v:
+                    chosen.add(i)
+        return [mb[i] for i in sorted(chosen)]
 
     def _search(self, tag, args, uid):
         if not self._need_selected(tag):
