@@ -2,27 +2,24 @@
  *
  * The command runs through /bin/sh -c with %T and %F replaced by
  * shell-quoted values, so a hostile sender address is only ever data.
- * Exit 0 means delivered; 75 (EX_TEMPFAIL) means try again later; any
- * other status, a signal, a broken pipe or mda_timeout means failed.  Its
- * stdout and stderr go to our log, one line at a time, with the account. */
+ * Its stdin is a file that already holds the whole message (mda_input),
+ * never a pipe we are still writing.  Exit 0 means delivered; 75
+ * (EX_TEMPFAIL) means try again later; any other status, a signal,
+ * mda_timeout or a lost exit status means failed.  Its stdout and stderr
+ * go to our log, one line at a time, with the account. */
 #include "autoconfig.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pwd.h>
-#include <signal.h>
-#include <spawn.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "deliver.h"
 #include "log.h"
+#include "mf_limits.h"
+#include "proc.h"
 #include "xmalloc.h"
 
 #define EX_TEMPFAIL 75
@@ -71,34 +68,15 @@ mda_command(const char *tmpl, const char *sender)
  * without a shell: one process less per message. */
 #define SHELL_CHARS "|&;<>()$`\\\"'*?[]#~={}!\n"
 
-/* Starts the MDA with stdin from in and stdout+stderr to out, in its own
- * process group (so a timeout can stop what it started), with a clean
- * signal mask and default SIGPIPE/SIGXFSZ; only fds 0-2 survive (all
- * others are O_CLOEXEC).  cmd is tmpl expanded for the shell.  Returns 0
- * or an errno value. */
+/* Starts the MDA with stdin from in and stdout+stderr to out (see
+ * proc_spawn).  cmd is tmpl expanded for the shell.  Returns 0 or an
+ * errno value. */
 static int
-mda_spawn(const char *tmpl, const char *cmd, const char *sender, int in, int out, pid_t *pid)
+mda_spawn(const char *tmpl, const char *cmd, const char *sender, int in, int out, struct proc *child)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, dfl;
 	char **argv = NULL, *words = NULL;
 	size_t argc = 0;
 	int rc;
-
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, in, 0);
-	posix_spawn_file_actions_adddup2(&fa, out, 1);
-	posix_spawn_file_actions_adddup2(&fa, out, 2);
-	posix_spawnattr_init(&at);
-	sigemptyset(&none);
-	sigemptyset(&dfl);
-	sigaddset(&dfl, SIGPIPE);
-	sigaddset(&dfl, SIGXFSZ);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &dfl);
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
 	if (strpbrk(tmpl, SHELL_CHARS) == NULL) {
 		/* Words split on blanks; %T and %F become whole arguments, no quoting needed. */
@@ -127,131 +105,85 @@ mda_spawn(const char *tmpl, const char *cmd, const char *sender, int in, int out
 	}
 	if (argc > 0) {
 		argv[argc] = NULL;
-		rc = posix_spawnp(pid, argv[0], &fa, &at, argv, environ);
+		rc = proc_spawn(child, argv, in, out, out);
 	} else {
-		char *shargv[] = { "sh", "-c", (char *)cmd, NULL };
-		rc = posix_spawn(pid, "/bin/sh", &fa, &at, shargv, environ);
+		char *shargv[] = { "/bin/sh", "-c", (char *)cmd, NULL };
+		rc = proc_spawn(child, shargv, in, out, out);
 	}
 	free(argv);
 	free(words);
-	posix_spawnattr_destroy(&at);
-	posix_spawn_file_actions_destroy(&fa);
 	return rc;
 }
 
-static long
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-struct mda_run {
-	struct sink *sink;
-	pid_t pid;
-	int in;            /* our end of the MDA's stdin, -1 once closed */
-	int out;           /* our end of its stdout+stderr, -1 at EOF */
-	long deadline;
-	int broken_pipe;
-	int timed_out;
-	int pidfd;         /* readable once the MDA exits; -1 where unsupported */
-	struct buf errline; /* partial line of MDA output */
+struct fd_put {
+	int fd;
+	int err;   /* errno of a failed write */
 };
 
-/* Logs complete lines of MDA output; at EOF also the rest. */
-static void
-mda_log_output(struct mda_run *r, int eof)
-{
-	char *nl;
-
-	while (r->errline.len > 0 && (nl = memchr(r->errline.data, '\n', r->errline.len)) != NULL) {
-		*nl = '\0';
-		log_warn(r->sink->who, "mda: %s", r->errline.data);
-		buf_consume(&r->errline, (size_t)(nl - r->errline.data) + 1);
-	}
-	if ((eof && r->errline.len > 0) || r->errline.len > 1000) {
-		log_warn(r->sink->who, "mda: %s", r->errline.data);
-		buf_reset(&r->errline);
-	}
-}
-
-static void
-mda_read_output(struct mda_run *r)
-{
-	char tmp[4096];
-	ssize_t n = read(r->out, tmp, sizeof tmp);
-
-	if (n > 0) {
-		buf_append(&r->errline, tmp, (size_t)n);
-		mda_log_output(r, 0);
-	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-		mda_log_output(r, 1);
-		close(r->out);
-		r->out = -1;
-	}
-}
-
-/* Waits up to max_ms (and never past the deadline) for the MDA's stdin
- * to take more (want_write) or for its output, which is logged meanwhile.
- * Returns 0, or -1 once the deadline has passed. */
 static int
-mda_pump(struct mda_run *r, int want_write, long max_ms)
+fd_put(void *ctx, const char *p, size_t n)
 {
-	struct pollfd pfd[3];
-	nfds_t n = 0;
-	int o = -1, rc;
-	long left = r->deadline - now_ms();
-
-	if (left <= 0) {
-		r->timed_out = 1;
-		return -1;
-	}
-	if (left > max_ms)
-		left = max_ms;
-	if (want_write && r->in >= 0)
-		pfd[n++] = (struct pollfd){ .fd = r->in, .events = POLLOUT };
-	if (r->out >= 0) {
-		o = (int)n;
-		pfd[n++] = (struct pollfd){ .fd = r->out, .events = POLLIN };
-	}
-	if (!want_write && r->pidfd >= 0)
-		pfd[n++] = (struct pollfd){ .fd = r->pidfd, .events = POLLIN };
-	else if (!want_write && r->out < 0 && left > 5)
-		left = 5; /* no pidfd: look for the exit often */
-	rc = poll(pfd, n, (int)left);
-	if (rc > 0 && o >= 0 && pfd[o].revents)
-		mda_read_output(r);
-	return 0;
-}
-
-/* Whether fd has bytes (or EOF) to read right now. */
-static int
-read_available(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	return poll(&pfd, 1, 0) > 0;
-}
-
-static int
-mda_put(void *ctx, const char *p, size_t n)
-{
-	struct mda_run *r = ctx;
+	struct fd_put *f = ctx;
 
 	while (n > 0) {
-		ssize_t w = write(r->in, p, n);
-		if (w > 0) {
-			p += w;
-			n -= (size_t)w;
-		} else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-			if (mda_pump(r, 1, 1000000) < 0)
-				return -1;
-		} else {
-			r->broken_pipe = 1; /* EPIPE: the MDA stopped reading */
+		ssize_t w = write(f->fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			f->err = w < 0 ? errno : ENOSPC;
 			return -1;
 		}
+		p += w;
+		n -= (size_t)w;
 	}
 	return 0;
+}
+
+/* The message as the MDA is to read it (LF line ends, no From_ line),
+ * complete in a file of its own before the MDA starts: then no kill of
+ * ours, at any moment, can hand the MDA part of a message, as a pipe we
+ * were still writing would.  A message that was small enough for our
+ * memory goes into a sealed memfd; a larger one into an unlinked file in
+ * $TMPDIR like its spool file: a memfd of a 2 GB message would be memory
+ * charged to no process's RSS, which the OOM killer would look for
+ * elsewhere.  Sets *fd (read from the start); 0 or MF_EDELIVER. */
+static int
+mda_input(struct sink *s, struct spool *msg, int *fd, struct mf_error *err)
+{
+	struct fd_put f = { .fd = spool_anon_fd(spool_size(msg) <= SPOOL_MEMORY_MAX) };
+	int conv;
+
+	*fd = -1;
+	if (f.fd < 0)
+		return err_set(err, MF_EDELIVER, "cannot create a temporary file for the MDA's input: %s; "
+		    "check TMPDIR and free space", strerror(errno));
+	conv = deliver_convert(s, msg, 0, 0, fd_put, &f);
+	if (conv == -2) {
+		err_set(err, MF_EDELIVER, "cannot read the spooled message back: %s; check TMPDIR", strerror(errno));
+		goto fail;
+	}
+	if (conv != 0) {
+		err_set(err, MF_EDELIVER, "cannot write the message for the MDA to a temporary file: %s; "
+		    "check TMPDIR and free space", strerror(f.err));
+		goto fail;
+	}
+#ifdef F_ADD_SEALS
+	/* Nobody, the MDA included, can change it now (EINVAL: not a memfd). */
+	if (fcntl(f.fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0 &&
+	    errno != EINVAL) {
+		err_set(err, MF_EDELIVER, "cannot seal the MDA's input: %s; this is a bug", strerror(errno));
+		goto fail;
+	}
+#endif
+	if (lseek(f.fd, 0, SEEK_SET) != 0) {
+		err_set(err, MF_EDELIVER, "cannot rewind the MDA's input: %s; check TMPDIR", strerror(errno));
+		goto fail;
+	}
+	*fd = f.fd;
+	return 0;
+fail:
+	close(f.fd);
+	return err->code;
 }
 
 static int
@@ -263,88 +195,55 @@ mda_open(struct sink *s, struct mf_error *err)
 static int
 mda_deliver(struct sink *s, struct spool *msg, const char *sender, int *temporary, struct mf_error *err)
 {
-	struct mda_run r = { .sink = s, .in = -1, .out = -1, .pidfd = -1 };
-	int inp[2], outp[2], status, conv, spawn_rc;
-	char *cmd = mda_command(s->acct->mda, sender);
+	struct proc p;
+	struct proc_log log;
+	struct proc_reader out;
+	int in, outp[2], rc;
+	char *cmd;
 
-	if (pipe2(inp, O_CLOEXEC) < 0) {
-		free(cmd);
-		return err_set(err, MF_EDELIVER, "cannot create a pipe for the MDA: %s; the system may be short of file descriptors, try again later", strerror(errno));
-	}
+	if ((rc = mda_input(s, msg, &in, err)) != 0)
+		return rc;
 	if (pipe2(outp, O_CLOEXEC) < 0) {
-		close(inp[0]);
-		close(inp[1]);
-		free(cmd);
+		close(in);
 		return err_set(err, MF_EDELIVER, "cannot create a pipe for the MDA: %s; the system may be short of file descriptors, try again later", strerror(errno));
 	}
-	spawn_rc = mda_spawn(s->acct->mda, cmd, sender, inp[0], outp[1], &r.pid);
-	close(inp[0]);
-	close(outp[1]);
+	cmd = mda_command(s->acct->mda, sender);
+	rc = mda_spawn(s->acct->mda, cmd, sender, in, outp[1], &p);
 	free(cmd);
-	if (spawn_rc != 0) {
-		close(inp[1]);
+	close(in);
+	close(outp[1]);
+	if (rc != 0) {
 		close(outp[0]);
-		return err_set(err, MF_EDELIVER, "cannot start the MDA: %s; check the mda command", strerror(spawn_rc));
+		return err_set(err, MF_EDELIVER, "cannot start the MDA: %s%s", proc_strerror(rc),
+		    rc == ECHILD ? "" : "; check the mda command");
 	}
-	r.in = inp[1];
-	r.out = outp[0];
-#ifdef SYS_pidfd_open
-	r.pidfd = (int)syscall(SYS_pidfd_open, r.pid, 0);
-#else
-	r.pidfd = -1;
-#endif
-	fcntl(r.in, F_SETFL, fcntl(r.in, F_GETFL) | O_NONBLOCK);
-	fcntl(r.out, F_SETFL, fcntl(r.out, F_GETFL) | O_NONBLOCK);
-	buf_init(&r.errline, 0);
-	r.deadline = now_ms() + (long)s->acct->mda_timeout * 1000;
-
-	conv = deliver_convert(s, msg, 0, 0, mda_put, &r);
-	close(r.in);
-	r.in = -1;
 	/* Wait for the MDA itself, not for what it may have left running
 	 * with our pipe still open, logging its output meanwhile. */
-	for (;;) {
-		pid_t w = waitpid(r.pid, &status, WNOHANG);
-		if (w == r.pid)
-			break;
-		if ((w < 0 && errno != EINTR) || mda_pump(&r, 0, 50) < 0) {
-			kill(-r.pid, SIGKILL);
-			kill(r.pid, SIGKILL);
-			while (waitpid(r.pid, &status, 0) < 0 && errno == EINTR)
-				;
-			break;
-		}
-	}
-	if (r.out >= 0) {
-		/* What it wrote before exiting; don't wait for its leftovers. */
-		for (int i = 0; i < 64 && r.out >= 0 && read_available(r.out); i++)
-			mda_read_output(&r);
-		mda_log_output(&r, 1);
-		if (r.out >= 0)
-			close(r.out);
-	}
-	buf_free(&r.errline);
-	if (r.pidfd >= 0)
-		close(r.pidfd);
+	proc_log_init(&log, s->who, "mda");
+	out = (struct proc_reader){ .fd = outp[0], .got = proc_log_got, .ctx = &log };
+	proc_wait(&p, &out, 1, proc_now_ms() + (long)s->acct->mda_timeout * 1000);
+	close(outp[0]);
+	proc_log_finish(&log);
 
-	if (r.timed_out)
+	switch (p.end) {
+	case PROC_EXITED:
+		if (p.code == 0)
+			return 0;
+		if (p.code == EX_TEMPFAIL) {
+			*temporary = 1;
+			return err_set(err, MF_EDELIVER, "MDA exited 75 (temporary failure); the message stays on the server for the next run");
+		}
+		return err_set(err, MF_EDELIVER, "MDA exited %d%s; check the mda command and its logs",
+		    p.code, p.code == 127 ? " (command not found?)" : "");
+	case PROC_SIGNALED:
+		return err_set(err, MF_EDELIVER, "MDA killed by signal %d; check the MDA command", p.code);
+	case PROC_TIMEDOUT:
 		return err_set(err, MF_EDELIVER, "MDA did not finish within mda_timeout (%d s) and was killed; "
 		    "check the MDA or raise mda_timeout", s->acct->mda_timeout);
-	if (conv == -2)
-		return err_set(err, MF_EDELIVER, "cannot read the spooled message back: %s; check TMPDIR", strerror(errno));
-	if (WIFSIGNALED(status))
-		return err_set(err, MF_EDELIVER, "MDA killed by signal %d; check the MDA command", WTERMSIG(status));
-	if (WEXITSTATUS(status) == EX_TEMPFAIL) {
-		*temporary = 1;
-		return err_set(err, MF_EDELIVER, "MDA exited 75 (temporary failure); the message stays on the server for the next run");
+	default:
+		return err_set(err, MF_EDELIVER, "the MDA's exit status was lost (SIGCHLD ignored?), so it may or may not "
+		    "have delivered; the message stays on the server and may arrive twice");
 	}
-	if (WEXITSTATUS(status) != 0)
-		return err_set(err, MF_EDELIVER, "MDA exited %d%s; check the mda command and its logs",
-		    WEXITSTATUS(status), WEXITSTATUS(status) == 127 ? " (command not found?)" : "");
-	if (r.broken_pipe || conv != 0)
-		return err_set(err, MF_EDELIVER, "MDA exited before reading the whole message; "
-		    "the message stays on the server, check the MDA");
-	return 0;
 }
 
 /* Each MDA that exited 0 has delivered: nothing is left to make durable. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -76,6 +77,20 @@ spool_tmpfile(void)
 		unlink(name);
 	free(name);
 	return fd;
+}
+
+int
+spool_anon_fd(int in_memory)
+{
+#ifdef MFD_ALLOW_SEALING
+	if (in_memory) {
+		int fd = memfd_create("mailfetch", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		/* ENOSYS (before Linux 3.17) or a seccomp filter: a file will do. */
+		if (fd >= 0)
+			return fd;
+	}
+#endif
+	return spool_tmpfile();
 }
 
 static int

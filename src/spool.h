@@ -22,4 +22,11 @@ uint64_t spool_size(const struct spool *s);
 /* Reads up to len bytes at offset off; returns bytes read (0 at the end) or -1. */
 ssize_t spool_pread(struct spool *s, void *buf, size_t len, uint64_t off);
 
+/* A new empty file, read-write and close-on-exec, that no other process
+ * can open by name: a memfd that can be sealed when in_memory is set and
+ * the kernel has them, else an unlinked file in $TMPDIR (or /tmp), where
+ * large messages go.  Returns the descriptor (the caller closes it), or
+ * -1 with errno set. */
+int spool_anon_fd(int in_memory);
+
 #endif
