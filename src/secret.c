@@ -3,10 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #ifdef HAVE_LIBSECRET
@@ -15,60 +12,113 @@
 #endif
 
 #include "mf_limits.h"
+#include "proc.h"
 #include "secret.h"
+#include "signals.h"
 #include "xmalloc.h"
 
-/* Runs cmd with sh -c and returns the first line of its stdout. */
+/* The first line of password_command's stdout, as it arrives. */
+struct first_line {
+	char buf[PASSWORD_MAX + 1];
+	size_t len;
+	int ended;     /* its end (CR or LF) was seen */
+	int too_long;  /* more than PASSWORD_MAX bytes before it */
+};
+
+/* Keeps the bytes up to the first CR or LF.  What follows is read and
+ * dropped rather than left in the pipe: a command still writing it (the
+ * rest of a `pass show` entry) must not block, nor die of SIGPIPE. */
+static void
+first_line_got(void *ctx, const char *p, size_t n)
+{
+	struct first_line *f = ctx;
+	size_t take = 0;
+
+	if (f->ended || f->too_long)
+		return;
+	while (take < n && p[take] != '\n' && p[take] != '\r')
+		take++;
+	if (take > PASSWORD_MAX - f->len) {
+		f->too_long = 1;
+		return;
+	}
+	memcpy(f->buf + f->len, p, take);
+	f->len += take;
+	f->ended = take < n;
+}
+
+/* Runs the command with /bin/sh -c in a process group of its own, stdin
+ * from /dev/null (under cron nothing can answer a prompt: a command that
+ * reads stdin must see EOF at once rather than hang), stdout to us, and
+ * stderr to our stderr: its complaints reach the user at once and
+ * unchanged, and being no pipe of ours, they cannot hold us.  Reading its
+ * output and waiting for its exit both end at password_command_timeout,
+ * when its whole group is killed (a pinentry that waits forever, and what
+ * it started).  Sets *out to the first line. */
 static int
 secret_from_command(const struct account *a, char **out, struct mf_error *err)
 {
-	char buf[PASSWORD_MAX + 1];
-	size_t len = 0;
-	int p[2], status;
-	pid_t pid;
+	char *argv[] = { "/bin/sh", "-c", a->password_command, NULL };
+	struct first_line f = { .len = 0 };
+	struct proc_reader r;
+	struct proc p;
+	int pfd[2], rc;
 
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return err_set(err, MF_EAUTH, "cannot run password_command: %s", strerror(errno));
-	pid = fork();
-	if (pid == 0) {
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGXFSZ, SIG_DFL);
-		if (dup2(p[1], 1) < 0)
-			_exit(126);
-		execl("/bin/sh", "sh", "-c", a->password_command, (char *)NULL);
-		_exit(127);
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return err_set(err, MF_EAUTH, "cannot run password_command: %s; the system may be short of "
+		    "file descriptors, try again later", strerror(errno));
+	rc = proc_spawn(&p, argv, PROC_NULL, pfd[1], PROC_KEEP);
+	close(pfd[1]);
+	if (rc != 0) {
+		close(pfd[0]);
+		return err_set(err, MF_EAUTH, "cannot run password_command: %s%s", proc_strerror(rc),
+		    rc == ECHILD ? "" : "; check the command");
 	}
-	close(p[1]);
-	if (pid < 0) {
-		close(p[0]);
-		return err_set(err, MF_EAUTH, "cannot run password_command: %s", strerror(errno));
-	}
-	for (;;) {
-		ssize_t n = read(p[0], buf + len, sizeof buf - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
+	/* Asked to stop, we will not log in: no reason to wait for it. */
+	p.stop = signals_stop_flag();
+	r = (struct proc_reader){ .fd = pfd[0], .got = first_line_got, .ctx = &f };
+	proc_wait(&p, &r, 1, proc_now_ms() + (long)a->password_command_timeout * 1000);
+	close(pfd[0]);
+	f.buf[f.len] = '\0';
+
+	switch (p.end) {
+	case PROC_EXITED:
+		if (p.code == 0)
 			break;
-		len += (size_t)n;
-		if (len == sizeof buf - 1)
-			break;
+		rc = err_set(err, MF_EAUTH, "password_command failed (exit status %d); run it by hand to see why", p.code);
+		goto fail;
+	case PROC_SIGNALED:
+		rc = err_set(err, MF_EAUTH, "password_command failed (signal %d); run it by hand to see why", p.code);
+		goto fail;
+	case PROC_TIMEDOUT:
+		rc = err_set(err, MF_EAUTH, "password_command did not finish within %d s and was killed; "
+		    "it may be waiting for input, which it cannot get (it runs with stdin from /dev/null and "
+		    "without the terminal): make it work without one, or raise password_command_timeout",
+		    a->password_command_timeout);
+		goto fail;
+	case PROC_STOPPED:
+		rc = err_set(err, MF_EAUTH, "password_command was killed: mailfetch was asked to stop");
+		goto fail;
+	default:
+		rc = err_set(err, MF_EAUTH, "password_command's exit status was lost (SIGCHLD ignored?), "
+		    "so its output is not trusted; start mailfetch with SIGCHLD at its default action");
+		goto fail;
 	}
-	close(p[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	buf[len] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		wipe(buf, sizeof buf);
-		return err_set(err, MF_EAUTH, "password_command failed (%s %d); run it by hand to see why",
-		    WIFEXITED(status) ? "exit status" : "signal",
-		    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	if (f.too_long) {
+		rc = err_set(err, MF_EAUTH, "password_command printed a first line longer than %u bytes; "
+		    "it must print the password on its first line", PASSWORD_MAX);
+		goto fail;
 	}
-	if (buf[0] == '\0')
-		return err_set(err, MF_EAUTH, "password_command printed no password; it must print the password on its first line");
-	*out = xstrdup(buf);
-	wipe(buf, sizeof buf);
+	if (f.buf[0] == '\0') {
+		rc = err_set(err, MF_EAUTH, "password_command printed no password; it must print the password on its first line");
+		goto fail;
+	}
+	*out = xstrdup(f.buf);
+	wipe(&f, sizeof f);
 	return 0;
+fail:
+	wipe(&f, sizeof f);
+	return rc;
 }
 
 #ifdef HAVE_LIBSECRET

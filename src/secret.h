@@ -7,8 +7,10 @@
 #include "config.h"
 #include "status.h"
 
-/* Sets *out to the account's password (free with free_secret()).
- * Returns 0, or MF_EAUTH with err set (command failed, nothing stored). */
+/* Sets *out to the account's password (free with free_secret()):
+ * password_command runs for at most password_command_timeout, and its
+ * first line is the password.  Returns 0, or MF_EAUTH with err set
+ * (command failed or timed out, nothing stored). */
 int secret_get(const struct account *a, char **out, struct mf_error *err);
 
 #endif
