@@ -9,9 +9,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "net.h"
+#include "xmalloc.h"
+
+long
+net_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 int
 net_wait(int fd, short events, int timeout_ms)
@@ -62,18 +73,93 @@ connect_one(const struct addrinfo *ai, int timeout_ms, int *eno)
 	return -1;
 }
 
-int
-net_connect(const char *host, unsigned port, int timeout_ms, struct mf_error *err)
-{
-	struct addrinfo hints, *res, *ai;
+#ifdef HAVE_GETADDRINFO_A
+/* One lookup handed to glibc's resolver thread, in one block: gai_cancel
+ * cannot stop a query that is already running, and the thread writes its
+ * answer into cb when the query ends, so a lookup we give up on is left
+ * to the thread whole (a few hundred bytes per timed-out lookup) rather
+ * than freed under it. */
+struct lookup {
+	struct gaicb cb;
+	struct addrinfo hints;
 	char service[16];
-	int r, fd = -1, eno = 0;
+	char host[];
+};
 
+/* getaddrinfo, waiting at most timeout_ms.  Returns getaddrinfo's result
+ * code; *timed_out is set when no answer came in time. */
+static int
+lookup(const char *host, unsigned port, int timeout_ms, struct addrinfo **res, int *timed_out)
+{
+	size_t hlen = strlen(host) + 1;
+	struct lookup *l = xcalloc(1, sizeof *l + hlen);
+	struct gaicb *list[1] = { &l->cb };
+	long deadline = net_now_ms() + timeout_ms;
+	int r;
+
+	*timed_out = 0;
+	memcpy(l->host, host, hlen);
+	snprintf(l->service, sizeof l->service, "%u", port);
+	l->hints.ai_family = AF_UNSPEC;
+	l->hints.ai_socktype = SOCK_STREAM;
+	l->cb.ar_name = l->host;
+	l->cb.ar_service = l->service;
+	l->cb.ar_request = &l->hints;
+	r = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
+	if (r != 0) {
+		free(l);
+		return r;
+	}
+	while ((r = gai_error(&l->cb)) == EAI_INPROGRESS) {
+		long left = deadline - net_now_ms();
+		struct timespec ts;
+		if (left <= 0) {
+			*timed_out = 1;
+			if (gai_cancel(&l->cb) == EAI_NOTCANCELED)
+				return EAI_AGAIN; /* the block now belongs to the thread */
+			/* Cancelled before it ran, or done just now: ours again. */
+			r = gai_error(&l->cb);
+			*timed_out = r == EAI_CANCELED;
+			break;
+		}
+		ts.tv_sec = left / 1000;
+		ts.tv_nsec = (left % 1000) * 1000000L;
+		/* Returns on completion, timeout or a signal; the loop looks again. */
+		(void)gai_suspend((const struct gaicb *const *)list, 1, &ts);
+	}
+	*res = r == 0 ? l->cb.ar_result : NULL;
+	free(l);
+	return r;
+}
+#else
+/* Without getaddrinfo_a the lookup takes as long as the resolver says
+ * (resolv.conf's timeout and attempts). */
+static int
+lookup(const char *host, unsigned port, int timeout_ms, struct addrinfo **res, int *timed_out)
+{
+	struct addrinfo hints;
+	char service[16];
+
+	(void)timeout_ms;
+	*timed_out = 0;
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	snprintf(service, sizeof service, "%u", port);
-	r = getaddrinfo(host, service, &hints, &res);
+	return getaddrinfo(host, service, &hints, res);
+}
+#endif
+
+int
+net_connect(const char *host, unsigned port, int timeout_ms, struct mf_error *err)
+{
+	struct addrinfo *res, *ai;
+	int r, timed_out, fd = -1, eno = 0;
+
+	r = lookup(host, port, timeout_ms, &res, &timed_out);
+	if (timed_out)
+		return err_set(err, MF_EDNS, "cannot resolve %s: no answer within %d s; check your DNS, "
+		    "or raise timeout if it is this slow", host, timeout_ms / 1000), -1;
 	if (r != 0)
 		return err_set(err, MF_EDNS, "cannot resolve %s: %s; check host in the config and your DNS",
 		    host, gai_strerror(r)), -1;
