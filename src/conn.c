@@ -15,6 +15,15 @@
 #include "net.h"
 #include "xmalloc.h"
 
+/* The low-speed rule for one direction (see LOW_SPEED_FLOOR): time is
+ * counted only while we wait for the server, never while we deliver, in
+ * windows of `timeout` seconds. */
+struct meter {
+	long waited_ms;          /* waiting counted in the current window */
+	unsigned long long bytes; /* bytes moved in the current window */
+	long excused_ms;         /* server thinking still excused from the count */
+};
+
 struct conn {
 	int fd;
 	struct tls *tls;
@@ -24,7 +33,42 @@ struct conn {
 	char recv_prefix[16];
 	char *rbuf;
 	size_t rstart, rlen, rcap; /* unconsumed bytes: rbuf[rstart .. rstart+rlen) */
+	struct meter rmeter, wmeter;
 };
+
+/* Counts waited_ms of waiting that moved bytes; at the end of a window,
+ * cuts the connection (MF_ESERVER) if the window stayed under the floor.
+ * what says who was slow ("sends", "takes our data"). */
+static int
+meter_add(struct conn *c, struct meter *m, long waited_ms, size_t bytes, const char *what, struct mf_error *err)
+{
+	long excused = waited_ms < m->excused_ms ? waited_ms : m->excused_ms;
+
+	m->excused_ms -= excused;
+	m->waited_ms += waited_ms - excused;
+	m->bytes += bytes;
+	if (m->waited_ms < c->timeout_ms)
+		return 0;
+	if (m->bytes * 1000 < (unsigned long long)LOW_SPEED_FLOOR * (unsigned long long)m->waited_ms)
+		return err_set(err, MF_ESERVER, "server %s too slowly (%llu bytes in %.1f s, the floor is %u bytes/s); "
+		    "connection cut; try again later, and check the server and the network if it persists",
+		    what, m->bytes, (double)m->waited_ms / 1000, LOW_SPEED_FLOOR);
+	m->waited_ms = 0;
+	m->bytes = 0;
+	return 0;
+}
+
+/* A command sent: its answer may take the server up to `timeout` of
+ * thinking, which is silence, not a trickle. */
+static void
+meter_excuse(struct conn *c, const char *data, size_t len)
+{
+	long cap = (long)LOW_SPEED_EXCUSED_MAX * c->timeout_ms;
+	struct meter *m = &c->rmeter;
+
+	for (const char *p = data; (p = memchr(p, '\n', len - (size_t)(p - data))) != NULL; p++)
+		m->excused_ms = m->excused_ms + c->timeout_ms < cap ? m->excused_ms + c->timeout_ms : cap;
+}
 
 struct conn *
 conn_new(int fd, int timeout_ms, const char *who, const char *proto)
@@ -38,6 +82,7 @@ conn_new(int fd, int timeout_ms, const char *who, const char *proto)
 	snprintf(c->recv_prefix, sizeof c->recv_prefix, "%s<", proto);
 	c->rcap = IO_CHUNK * 2;
 	c->rbuf = xmalloc(c->rcap);
+	c->rmeter.excused_ms = timeout_ms; /* for the greeting */
 	return c;
 }
 
@@ -74,18 +119,26 @@ conn_write(struct conn *c, const char *data, size_t len, size_t shown, struct mf
 	size_t off = 0;
 
 	log_trace(c->who, c->send_prefix, data, shown < len ? shown : len, shown < len);
+	meter_excuse(c, data, len);
+	/* tls_write gives the whole write one timeout, which bounds a
+	 * server that takes our data a byte at a time already. */
 	if (c->tls != NULL)
 		return tls_write(c->tls, data, len, c->timeout_ms, err) < 0 ? err->code : 0;
 	while (off < len) {
 		ssize_t w = write(c->fd, data + off, len - off);
 		if (w > 0) {
 			off += (size_t)w;
+			if (meter_add(c, &c->wmeter, 0, (size_t)w, "takes our data", err) != 0)
+				return err->code;
 		} else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+			long t0 = net_now_ms();
 			int r = net_wait(c->fd, POLLOUT, c->timeout_ms);
 			if (r == 0)
 				return err_set(err, MF_ESERVER, "timed out sending to the server; raise timeout if the server is slow");
 			if (r < 0)
 				return err_set(err, MF_ESERVER, "connection lost: %s; try again later", strerror(errno));
+			if (meter_add(c, &c->wmeter, net_now_ms() - t0, 0, "takes our data", err) != 0)
+				return err->code;
 		} else {
 			return err_set(err, MF_ESERVER, "connection lost: %s; try again later", strerror(errno));
 		}
@@ -93,10 +146,12 @@ conn_write(struct conn *c, const char *data, size_t len, size_t shown, struct mf
 	return 0;
 }
 
-/* Reads at least one more byte into the buffer. */
+/* Reads at least one more byte into the buffer.  Each wait is bounded by
+ * the timeout; the waits together by the low-speed rule. */
 static int
 conn_fill(struct conn *c, struct mf_error *err)
 {
+	long t0 = net_now_ms();
 	ssize_t n;
 
 	if (c->rstart > 0 && (c->rlen == 0 || c->rstart + c->rlen + IO_CHUNK > c->rcap)) {
@@ -130,7 +185,7 @@ conn_fill(struct conn *c, struct mf_error *err)
 		if (n == 0)
 			return err_set(err, MF_ESERVER, "server closed the connection unexpectedly; try again later");
 		c->rlen += (size_t)n;
-		return 0;
+		return meter_add(c, &c->rmeter, net_now_ms() - t0, (size_t)n, "sends", err);
 	}
 }
 

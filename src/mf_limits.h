@@ -30,6 +30,21 @@
 #define MBOX_PEND_MAX        (16u * 1024) /* an mbox message this small is written in one call */
 #define TLS_READ_BUFFER      (32u * 1024) /* OpenSSL read-ahead: bytes taken from the socket per read() */
 
+/* slow servers (conn.c): the low-speed rule, besides the per-read timeout.
+ * Waiting for the server is summed in windows of `timeout` seconds; a
+ * window in which fewer than LOW_SPEED_FLOOR bytes a second arrived cuts
+ * the connection (exit 7), so a server dripping a byte at a time cannot
+ * hold the run and its locks for ever.  4 bytes/s cuts a one-byte-a-second
+ * drip with room to spare and is far below any link that works at all (a
+ * 300 baud modem moves 30 bytes/s); one TCP segment of the smallest size
+ * (536 bytes) in a window keeps it alive for any timeout up to 134 s.
+ * Thinking is not trickling: every command line we send excuses up to
+ * `timeout` seconds of the server's silence from the window, at most
+ * LOW_SPEED_EXCUSED_MAX commands' worth at a time (SELECT and SEARCH go
+ * out together), so a slow SEARCH within `timeout` is never cut. */
+#define LOW_SPEED_FLOOR       4u   /* bytes per second, averaged over a window */
+#define LOW_SPEED_EXCUSED_MAX 2u   /* commands whose thinking time is excused at once */
+
 /* secrets and config */
 #define PASSWORD_MAX         4096u
 #define CONFIG_VALUE_MAX     1024u

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -26,14 +25,6 @@ struct tls {
 	SSL *ssl;
 	int fd;
 };
-
-static long
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* OpenSSL's queued error, as text, and clears the queue. */
 static const char *
@@ -52,7 +43,7 @@ ssl_errstr(char *buf, size_t len)
 static int
 ssl_wait(struct tls *t, int sslerr, long deadline)
 {
-	long left = deadline - now_ms();
+	long left = deadline - net_now_ms();
 	short ev = sslerr == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
 	if (left <= 0)
 		return -1;
@@ -162,7 +153,7 @@ tls_start(int fd, const char *host, const struct tls_opts *o, int timeout_ms, co
 	struct tls *t = xcalloc(1, sizeof *t);
 	unsigned char addr[16];
 	int is_ip = inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
-	long deadline = now_ms() + timeout_ms;
+	long deadline = net_now_ms() + timeout_ms;
 	char ebuf[256];
 	int r;
 
@@ -264,10 +255,13 @@ fail:
 	return NULL;
 }
 
+/* The deadline covers the whole call, so a record dripped a byte at a
+ * time ends here after timeout_ms; a stream of tiny records is cut by
+ * conn.c's low-speed rule, which counts what this returns. */
 ssize_t
 tls_read(struct tls *t, void *buf, size_t len, int timeout_ms, struct mf_error *err)
 {
-	long deadline = now_ms() + timeout_ms;
+	long deadline = net_now_ms() + timeout_ms;
 	size_t got = 0;
 	char ebuf[256];
 
@@ -307,7 +301,7 @@ tls_read(struct tls *t, void *buf, size_t len, int timeout_ms, struct mf_error *
 int
 tls_write(struct tls *t, const void *buf, size_t len, int timeout_ms, struct mf_error *err)
 {
-	long deadline = now_ms() + timeout_ms;
+	long deadline = net_now_ms() + timeout_ms;
 	const char *p = buf;
 	char ebuf[256];
 

@@ -31,6 +31,10 @@ Faults (keyword arguments of FakeIMAP):
     fetch_fault=None|"drop-mid-literal"|"bye"|"size-lie"
                               size-lie: RFC822.SIZE one more than the body sent
     on_fetch_message=fn(session, message)  called before each message is sent
+    send_literal=fn(session, head, data)  sends one FETCH response with a
+                              literal in place of the server: head (up to
+                              and including "{N}\r\n"), the N bytes of data,
+                              then b")\r\n"; for pacing (drip, pause)
     drop_after=2000           bytes of the literal sent before the drop
     sasl_ir=True, literal_plus=True, uidplus=True, logindisabled_before_tls=False
     handlers={"NAME": fn(session, tag, args)}   script any command yourself
@@ -89,6 +93,7 @@ class FakeIMAP:
         logindisabled_before_tls=False,
         handlers=None,
         on_fetch_message=None,
+        send_literal=None,
         log_path=None,
         host="127.0.0.1",
         io_timeout=15.0,
@@ -114,6 +119,7 @@ class FakeIMAP:
         self.logindisabled_before_tls = logindisabled_before_tls
         self.handlers = dict(handlers or {})
         self.on_fetch_message = on_fetch_message
+        self.send_literal = send_literal
         self.log_path = log_path
         self.host = host
         self.io_timeout = io_timeout
@@ -753,6 +759,9 @@ class Session:
                 self.send(b"* BYE fake server: shutting down\r\n")
                 self.srv._event(self.id, "fault", "BYE instead of FETCH data")
                 return "close"
+            if self.srv.send_literal is not None:
+                self.srv.send_literal(self, head, data)
+                continue
             self.send(head + data + b")\r\n")
         self.send("%s OK FETCH completed\r\n" % tag)
 
