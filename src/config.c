@@ -455,65 +455,202 @@ account_load(dictionary *d, const char *file, const char *sec, const struct conf
 	return 0;
 }
 
-/* iniparser ends an unquoted value at ';' or '#' (a comment), and a
- * quoted one at its next quote (it knows no escapes).  For a command or a
- * password that would silently change its meaning (a cut-off MDA command
- * may "deliver" into nothing), so such values are refused instead.  Scans
- * the raw text of the file; returns 0 or MF_EUSAGE with err set. */
+/* iniparser's longest line: its buffer (ASCIILINESZ, 1024) less the
+ * newline and the NUL.  It reports a longer line under the name it
+ * opened (/dev/fd/N), so check_raw_values says it first, and better. */
+#define INI_LINE_MAX 1022
+
+/* A key line seen by check_raw_values, to find a key set twice. */
+struct raw_key {
+	const char *sec; /* the section's name in the raw text, trimmed */
+	size_t seclen;
+	size_t key;      /* index in keys[] */
+	unsigned line;
+};
+
+/* Orders by section (lower-cased, as iniparser stores it), then key. */
 static int
-check_raw_values(const char *path, const char *text, struct mf_error *err)
+raw_key_order(const struct raw_key *a, const struct raw_key *b)
 {
+	for (size_t i = 0; i < a->seclen && i < b->seclen; i++) {
+		int d = tolower((unsigned char)a->sec[i]) - tolower((unsigned char)b->sec[i]);
+		if (d != 0)
+			return d;
+	}
+	if (a->seclen != b->seclen)
+		return a->seclen < b->seclen ? -1 : 1;
+	return a->key < b->key ? -1 : a->key > b->key;
+}
+
+static int
+raw_key_cmp(const void *pa, const void *pb)
+{
+	const struct raw_key *a = pa, *b = pb;
+	int d = raw_key_order(a, b);
+
+	return d != 0 ? d : a->line < b->line ? -1 : a->line > b->line;
+}
+
+/* iniparser keeps the last of a key set twice in a section (or in two
+ * sections of the same name, which it merges) and drops the others
+ * without a word.  Reports the repeat that comes first in the file. */
+static int
+check_repeated_keys(const char *path, struct raw_key *rk, size_t n, struct mf_error *err)
+{
+	const struct raw_key *again = NULL;
+	unsigned before = 0;
+	char sec[256];
+
+	if (n < 2)
+		return 0;
+	qsort(rk, n, sizeof *rk, raw_key_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (raw_key_order(&rk[i - 1], &rk[i]) == 0 && (again == NULL || rk[i].line < again->line)) {
+			again = &rk[i];
+			before = rk[i - 1].line;
+		}
+	}
+	if (again == NULL)
+		return 0;
+	snprintf(sec, sizeof sec, "%.*s", (int)again->seclen, again->sec);
+	for (char *c = sec; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	return key_error(err, path, sec, keys[again->key].name,
+	    "set on line %u and again on line %u, and only the last would count; keep one", before, again->line);
+}
+
+/* Checks the value v..e (trimmed, not empty) of a key line as iniparser
+ * will read it: an unquoted value ends at ';' or '#' (a comment), a
+ * quoted one at its next quote (there are no escapes, and without a
+ * closing quote it runs to the end of the line), and what follows the
+ * closing quote is dropped.  Each would change the value without a word
+ * (a cut-off MDA command may "deliver" into nothing; `folders = INBOX;
+ * Lists` would poll INBOX alone), so each is refused. */
+static int
+check_raw_value(const char *path, const char *sec, const char *key, const char *v, const char *e,
+    struct mf_error *err)
+{
+	if (*v == '"' || *v == '\'') {
+		const char *close = memchr(v + 1, *v, (size_t)(e - v - 1));
+		const char *after = close != NULL ? close + 1 : e;
+
+		while (after < e && isspace((unsigned char)*after))
+			after++;
+		if (close == NULL)
+			return key_error(err, path, sec, key, "the %c that opens the value is not closed; end the value "
+			    "with %c (one that holds a %c needs the other kind of quote)", *v, *v, *v);
+		if (after < e && *after != ';' && *after != '#')
+			return key_error(err, path, sec, key, "a quoted value must be one quoted string with no %c inside "
+			    "(there are no escapes); quote it with the other kind of quote", *v);
+		return 0;
+	}
+	for (const char *p = v; p < e; p++)
+		if (*p == ';' || *p == '#')
+			return key_error(err, path, sec, key, "the value holds '%c', which starts a comment in this file "
+			    "and would cut the value short; put the whole value in double quotes (in single quotes "
+			    "if it holds a double quote)", *p);
+	return 0;
+}
+
+/* Scans the raw text of the file (len bytes) for what iniparser would
+ * change without a word, before it parses it: values (check_raw_value),
+ * keys set twice (check_repeated_keys), and lines:
+ * - a NUL byte ends the line there (on the last line, silently);
+ * - a line ending in '\' (trailing blanks aside) is joined with the next
+ *   one, whatever that is: `password = abc\` and `def#ghi` make "abcdef",
+ *   a comment swallows the key below it, and a last line is dropped;
+ * - "[]" starts no section (the keys below it stay in the one above).
+ * Comment and section lines may hold anything else.  The values of
+ * unknown keys, and of keys outside any section, are left to the checks
+ * after parsing, which refuse those keys with a better message.
+ * Returns 0 or MF_EUSAGE with err set. */
+static int
+check_raw_values(const char *path, const char *text, size_t len, struct mf_error *err)
+{
+	const char *line = text, *end = text + len, *secname = NULL;
+	size_t seclen = 0, nrk = 0, rkcap = 0;
+	struct raw_key *rk = NULL;
 	char sec[256] = "";
-	const char *line = text;
+	unsigned lineno = 0;
+	int rc = 0;
 
-	while (*line) {
-		const char *end = strchr(line, '\n'), *p = line, *eq, *v, *eol;
-		size_t len = end ? (size_t)(end - line) : strlen(line);
-		const struct key *k;
-		char key[64];
-		size_t klen;
+	while (line < end) {
+		const char *nl = memchr(line, '\n', (size_t)(end - line));
+		const char *eol = nl != NULL ? nl : end, *p = line, *e = eol, *eq = NULL, *v;
+		const struct key *k = NULL;
+		char key[64] = "";
 
-		eol = line + len;
-		while (p < eol && isspace((unsigned char)*p))
+		lineno++;
+		line = nl != NULL ? nl + 1 : end;
+		if (memchr(p, '\0', (size_t)(eol - p)) != NULL) {
+			rc = err_set(err, MF_EUSAGE, "%s: line %u holds a NUL byte; is it really a fetchrc?", path, lineno);
+			break;
+		}
+		if (eol - p > INI_LINE_MAX) {
+			rc = err_set(err, MF_EUSAGE, "%s: line %u is longer than %d bytes; shorten it", path, lineno,
+			    INI_LINE_MAX);
+			break;
+		}
+		while (p < e && isspace((unsigned char)*p))
 			p++;
-		if (*p == '[') {
-			const char *close = memchr(p, ']', (size_t)(eol - p));
-			if (close != NULL)
-				snprintf(sec, sizeof sec, "%.*s", (int)(close - p - 1), p + 1);
-			for (char *c = sec; *c; c++)
-				*c = (char)tolower((unsigned char)*c);
-		} else if (*p != ';' && *p != '#' && (eq = memchr(p, '=', (size_t)(eol - p))) != NULL) {
-			for (klen = (size_t)(eq - p); klen > 0 && isspace((unsigned char)p[klen - 1]); klen--)
-				;
+		while (e > p && isspace((unsigned char)e[-1]))
+			e--;
+		if (p == e)
+			continue;
+		if (*p != ';' && *p != '#' && !(*p == '[' && e[-1] == ']')
+		    && (eq = memchr(p, '=', (size_t)(e - p))) != NULL) {
+			size_t klen = (size_t)(eq - p);
+			while (klen > 0 && isspace((unsigned char)p[klen - 1]))
+				klen--;
 			snprintf(key, sizeof key, "%.*s", (int)klen, p);
 			for (char *c = key; *c; c++)
 				*c = (char)tolower((unsigned char)*c);
-			for (v = eq + 1; v < eol && isspace((unsigned char)*v); v++)
-				;
-			while (eol > v && isspace((unsigned char)eol[-1]))
-				eol--;
 			k = key_find(key);
-			if (k != NULL && (k->type == K_COMMAND || k->type == K_SECRET) && v < eol) {
-				if (*v == '"' || *v == '\'') {
-					const char *close = memchr(v + 1, *v, (size_t)(eol - v - 1));
-					const char *after = close ? close + 1 : eol;
-					while (after < eol && isspace((unsigned char)*after))
-						after++;
-					if (close == NULL || (after < eol && *after != ';' && *after != '#'))
-						return key_error(err, path, sec, key, "a quoted value must be one quoted string "
-						    "with no %c inside (there are no escapes); quote it with the other kind of quote",
-						    *v);
-				} else if (memchr(v, ';', (size_t)(eol - v)) != NULL || memchr(v, '#', (size_t)(eol - v)) != NULL) {
-					return key_error(err, path, sec, key, "the value holds ';' or '#', which start a comment "
-					    "in this file and would cut it short; put the whole value in double quotes");
-				}
-			}
 		}
-		if (end == NULL)
+		if (e[-1] == '\\') {
+			if (key[0] != '\0' && secname != NULL)
+				rc = key_error(err, path, sec, key, "line %u ends in a backslash, which would join the next "
+				    "line to this value; remove it (quote a value that really ends in one)", lineno);
+			else
+				rc = err_set(err, MF_EUSAGE, "%s: line %u ends in a backslash, which would join the next "
+				    "line to it; remove the backslash", path, lineno);
 			break;
-		line = end + 1;
+		}
+		if (*p == '[' && e[-1] == ']') {
+			/* As iniparser reads it: up to the first ']', trimmed. */
+			const char *s = p + 1, *se = memchr(s, ']', (size_t)(e - s));
+			while (s < se && isspace((unsigned char)*s))
+				s++;
+			while (se > s && isspace((unsigned char)se[-1]))
+				se--;
+			if (se == s) {
+				rc = err_set(err, MF_EUSAGE, "%s: line %u: a section with no name; write the account's "
+				    "name between the brackets", path, lineno);
+				break;
+			}
+			secname = s;
+			seclen = (size_t)(se - s);
+			snprintf(sec, sizeof sec, "%.*s", (int)seclen, s);
+			for (char *c = sec; *c; c++)
+				*c = (char)tolower((unsigned char)*c);
+			continue;
+		}
+		if (k == NULL || secname == NULL)
+			continue;
+		for (v = eq + 1; v < e && isspace((unsigned char)*v); v++)
+			;
+		if (v < e && (rc = check_raw_value(path, sec, key, v, e, err)) != 0)
+			break;
+		if (nrk == rkcap) {
+			rkcap = rkcap ? rkcap * 2 : 32;
+			rk = xreallocarray(rk, rkcap, sizeof *rk);
+		}
+		rk[nrk++] = (struct raw_key){ secname, seclen, (size_t)(k - keys), lineno };
 	}
-	return 0;
+	if (rc == 0)
+		rc = check_repeated_keys(path, rk, nrk, err);
+	free(rk);
+	return rc;
 }
 
 /* Opens the file without following a symlink and applies the ownership
@@ -546,9 +683,10 @@ open_checked(const char *path, struct stat *st, struct mf_error *err)
 	return fd;
 }
 
-/* Reads the whole (small) file at fd into *text, NUL-terminated. */
+/* Reads the whole (small) file at fd into *text, NUL-terminated (it may
+ * hold NULs of its own: its length is *lenp). */
 static int
-read_text(int fd, const char *path, char **text, struct mf_error *err)
+read_text(int fd, const char *path, char **text, size_t *lenp, struct mf_error *err)
 {
 	size_t len = 0, cap = 4096;
 	char *buf = xmalloc(cap);
@@ -579,6 +717,7 @@ read_text(int fd, const char *path, char **text, struct mf_error *err)
 	}
 	buf[len] = '\0';
 	*text = buf;
+	*lenp = len;
 	return 0;
 }
 
@@ -589,13 +728,14 @@ config_load(const char *path, const struct config_overrides *ov, struct config *
 	struct stat st;
 	dictionary *d;
 	char fdpath[64], *text = NULL;
+	size_t textlen = 0;
 	int fd, nsec, has_password = 0;
 
 	*out = NULL;
 	fd = open_checked(path, &st, err);
 	if (fd < 0)
 		return err->code;
-	if (read_text(fd, path, &text, err) != 0 || check_raw_values(path, text, err) != 0) {
+	if (read_text(fd, path, &text, &textlen, err) != 0 || check_raw_values(path, text, textlen, err) != 0) {
 		free_secret(text);
 		close(fd);
 		return err->code;

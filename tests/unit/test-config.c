@@ -17,7 +17,7 @@
 static char dir[] = "/tmp/mf-config-test.XXXXXX";
 
 static const char *
-write_file(const char *text, mode_t mode)
+write_bytes(const char *text, size_t len, mode_t mode)
 {
 	static char path[300];
 	FILE *fp;
@@ -25,10 +25,16 @@ write_file(const char *text, mode_t mode)
 	unlink(path);
 	fp = fopen(path, "w");
 	assert_non_null(fp);
-	fputs(text, fp);
+	assert_int_equal(fwrite(text, 1, len, fp), len);
 	fclose(fp);
 	chmod(path, mode);
 	return path;
+}
+
+static const char *
+write_file(const char *text, mode_t mode)
+{
+	return write_bytes(text, strlen(text), mode);
 }
 
 static int
@@ -148,6 +154,108 @@ test_long_section_name(void **state)
 	config_free(cfg);
 }
 
+#define ACCT "[a]\nhost = h\nuser = u\n"
+
+/* What iniparser would cut, join or drop without a word is refused,
+ * whatever the key, naming the key (or the line). */
+static void
+test_raw_values_refused(void **state)
+{
+	struct config *cfg = NULL;
+	struct mf_error err = { 0 };
+	static const char nul[] = ACCT "password = ab\0cd";
+	char longline[1100];
+
+	/* A trailing backslash joins the next line: "abcdef" would be sent. */
+	expect_error(ACCT "password = abc\\\ndef#ghi\n", 0600, MF_EUSAGE,
+	    "[a] password: line 4 ends in a backslash, which would join the next line");
+	expect_error(ACCT "password = p\ntimeout = 60\\  \n\n", 0600, MF_EUSAGE, "[a] timeout: line 5 ends in a backslash");
+	expect_error(ACCT "password = p\nkeep = no\\", 0600, MF_EUSAGE, "[a] keep: line 5 ends in a backslash");
+	/* A comment would swallow the key below it. */
+	expect_error(ACCT "password = p\n# old: keep = yes \\\nkeep = no\n", 0600, MF_EUSAGE,
+	    "fetchrc: line 5 ends in a backslash, which would join the next line to it; remove the backslash");
+	expect_error("[a]\\\nhost = h\nuser = u\npassword = p\n", 0600, MF_EUSAGE, "fetchrc: line 1 ends in a backslash");
+	/* An unquoted ';' or '#' starts a comment, in any key. */
+	expect_error(ACCT "password = p\nfolders = INBOX; Lists\n", 0600, MF_EUSAGE,
+	    "[a] folders: the value holds ';', which starts a comment");
+	expect_error(ACCT "password = p\ndeliver = mbox\nmbox = ~/Mail/a#b\n", 0600, MF_EUSAGE,
+	    "[a] mbox: the value holds '#'");
+	expect_error("[defaults]\ntimeout = 30 # seconds\n" ACCT "password = p\n", 0600, MF_EUSAGE,
+	    "[defaults] timeout: the value holds '#'");
+	expect_error(ACCT "password = p\nkeep = no ; yes\n", 0600, MF_EUSAGE, "[a] keep: the value holds ';'");
+	expect_error(ACCT "password = x;y\n", 0600, MF_EUSAGE, "[a] password: the value holds ';'");
+	/* A quoted value ends at its next quote; the rest would be dropped. */
+	expect_error(ACCT "password = p\nfolders = \"INBOX\", Lists\n", 0600, MF_EUSAGE,
+	    "[a] folders: a quoted value must be one quoted string with no \" inside");
+	expect_error(ACCT "password = 'it's'\n", 0600, MF_EUSAGE, "[a] password: a quoted value must be one quoted string with no '");
+	expect_error(ACCT "password = \"\"abc\n", 0600, MF_EUSAGE, "[a] password: a quoted value");
+	expect_error(ACCT "password = \"abc\n", 0600, MF_EUSAGE, "[a] password: the \" that opens the value is not closed");
+	expect_error(ACCT "password = p\nmbox = 'x\n", 0600, MF_EUSAGE, "[a] mbox: the ' that opens the value is not closed");
+	/* The last of a key set twice would win; sections of one name merge. */
+	expect_error(ACCT "password = p\nkeep = no\nkeep = yes\n", 0600, MF_EUSAGE,
+	    "[a] keep: set on line 5 and again on line 6, and only the last would count; keep one");
+	expect_error(ACCT "password = p\nkeep = no\n[b]\nkeep = no\n[A]\nKeep = yes\n", 0600, MF_EUSAGE,
+	    "[a] keep: set on line 5 and again on line 9");
+	expect_error("[defaults]\ntimeout = 1\ntimeout = 2\n" ACCT "password = p\n", 0600, MF_EUSAGE,
+	    "[defaults] timeout: set on line 2 and again on line 3");
+	/* "[]" starts no section: its keys would land in the one above. */
+	expect_error(ACCT "password = p\n[]\nkeep = no\n", 0600, MF_EUSAGE, "fetchrc: line 5: a section with no name");
+	expect_error(ACCT "password = p\n[ ]\nkeep = no\n", 0600, MF_EUSAGE, "fetchrc: line 5: a section with no name");
+	/* A NUL ends the line there, silently on the last line. */
+	assert_int_equal(config_load(write_bytes(nul, sizeof nul - 1, 0600), NULL, &cfg, &err), MF_EUSAGE);
+	assert_non_null(strstr(err.msg, "fetchrc: line 4 holds a NUL byte"));
+	assert_null(cfg);
+	/* Over 1022 bytes iniparser gives up; say so with the line. */
+	snprintf(longline, sizeof longline, ACCT "password = %01012d\n", 0);
+	expect_error(longline, 0600, MF_EUSAGE, "fetchrc: line 4 is longer than 1022 bytes");
+	/* Nothing of a value is printed, a password least of all. */
+	expect_error(ACCT "password = s3cret;x\n", 0600, MF_EUSAGE, "quote");
+	assert_int_equal(load(ACCT "password = s3cret\\\n", 0600, &cfg, &err), MF_EUSAGE);
+	assert_null(strstr(err.msg, "s3cret"));
+	assert_int_equal(load(ACCT "password = 's3cret'x\n", 0600, &cfg, &err), MF_EUSAGE);
+	assert_null(strstr(err.msg, "s3cret"));
+}
+
+/* Quoted, a value is taken as it is written; comments and sections may
+ * hold anything; keys of unrelated sections are no repeats. */
+static void
+test_raw_values_accepted(void **state)
+{
+	struct config *cfg = NULL;
+	struct mf_error err = { 0 };
+	char longline[1100];
+	const struct account *a;
+
+	setenv("HOME", "/home/u", 1);
+	assert_int_equal(load("# a = \"b; c # \\ is not at the end\n; [x] = 'y\n"
+	    "[defaults]\ntimeout = \"30\" ; a comment after a quoted value\nkeep = no\n"
+	    "[a] \r\nhost = h\r\nuser = u\r\npassword = ' in \"side; #x\\ ' # comment\n"
+	    "folders = \"INBOX;Lists\"\ndeliver = mbox\nmbox = \"~/Mail/a#b\"\nkeep = yes\n"
+	    "[b]\nhost = h\nuser = u\npassword = \"ends in a backslash\\\"\nfolders = 'INBOX, Lists; Old'\n"
+	    "mda = \"/usr/bin/procmail -d %T; true\"\n", 0600, &cfg, &err), 0);
+	assert_int_equal(cfg->naccounts, 2);
+	a = &cfg->accounts[0];
+	assert_int_equal(a->timeout, 30);
+	assert_int_equal(a->keep, 1);
+	assert_string_equal(a->password, " in \"side; #x\\ ");
+	assert_int_equal(a->nfolders, 1);
+	assert_string_equal(a->folders[0], "INBOX;Lists");
+	assert_string_equal(a->mbox, "/home/u/Mail/a#b");
+	a = &cfg->accounts[1];
+	assert_int_equal(a->keep, 0);
+	assert_string_equal(a->password, "ends in a backslash\\");
+	assert_int_equal(a->nfolders, 2);
+	assert_string_equal(a->folders[1], "Lists; Old");
+	assert_string_equal(a->mda, "/usr/bin/procmail -d %T; true");
+	config_free(cfg);
+
+	/* 1022 bytes is the longest line iniparser reads. */
+	snprintf(longline, sizeof longline, ACCT "password = %01011d\n", 0);
+	assert_int_equal(load(longline, 0600, &cfg, &err), 0);
+	assert_int_equal(strlen(cfg->accounts[0].password), 1011);
+	config_free(cfg);
+}
+
 static void
 test_readable_without_password(void **state)
 {
@@ -165,6 +273,8 @@ main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_password_command_timeout),
 		cmocka_unit_test(test_long_section_name),
+		cmocka_unit_test(test_raw_values_refused),
+		cmocka_unit_test(test_raw_values_accepted),
 		cmocka_unit_test(test_readable_without_password),
 	};
 	int rc;
