@@ -139,6 +139,25 @@ load_system_cas(SSL_CTX *ctx, const char *who)
 	return SSL_CTX_set_default_verify_paths(ctx);
 }
 
+/* Whether the leaf of a peer chain names any host in subjectAltName.
+ * Without one OpenSSL would have matched the subject CN, which we forbid;
+ * saying so tells the user why a certificate browsers once took fails. */
+static int
+has_dns_san(STACK_OF(X509) *chain)
+{
+	X509 *leaf = chain != NULL && sk_X509_num(chain) > 0 ? sk_X509_value(chain, 0) : NULL;
+	GENERAL_NAMES *names;
+	int found = 0;
+
+	if (leaf == NULL)
+		return 1; /* nothing to tell */
+	names = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; names != NULL && i < sk_GENERAL_NAME_num(names) && !found; i++)
+		found = sk_GENERAL_NAME_value(names, i)->type == GEN_DNS;
+	GENERAL_NAMES_free(names);
+	return found;
+}
+
 static void
 hex(const unsigned char *d, size_t n, char *out)
 {
@@ -192,7 +211,11 @@ tls_start(int fd, const char *host, const struct tls_opts *o, int timeout_ms, co
 		goto ssl_fail;
 	if (!o->has_pin) {
 		X509_VERIFY_PARAM *param = SSL_get0_param(t->ssl);
-		X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		/* RFC 9525: the name is in subjectAltName or nowhere; without
+		 * NEVER_CHECK_SUBJECT OpenSSL falls back to the subject CN of
+		 * a certificate that has no DNS name in it. */
+		X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+		    X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
 		if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1 : SSL_set1_host(t->ssl, host) != 1)
 			goto ssl_fail;
 	}
@@ -211,6 +234,10 @@ tls_start(int fd, const char *host, const struct tls_opts *o, int timeout_ms, co
 			const char *hint = v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH
 			    ? "the certificate is not for this host name; check host, or pin the certificate with tls_fingerprint"
 			    : "set tls_ca_file to the CA that signed it, or pin the certificate with tls_fingerprint";
+			if (v == X509_V_ERR_HOSTNAME_MISMATCH && !has_dns_san(SSL_get_peer_cert_chain(t->ssl)))
+				hint = "the certificate has no DNS name in subjectAltName, and a name in its subject CN "
+				    "does not count (RFC 9525); ask the server's administrator for a certificate with "
+				    "subjectAltName, or pin this one with tls_fingerprint";
 			log_trace(who, "TLS:", "certificate verification failed", 31, 0);
 			err_set(err, MF_ECONNECT, "server certificate not trusted: %s; %s",
 			    X509_verify_cert_error_string(v), hint);

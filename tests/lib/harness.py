@@ -177,13 +177,18 @@ class Certs:
         # untrusted: self-signed, right names, not signed by the CA
         self.untrusted_cert = os.path.join(d, "untrusted.pem")
         self.untrusted_key = os.path.join(d, "untrusted.key")
+        # cnonly: signed by the CA, CN=localhost and no subjectAltName
+        # (RFC 9525: a client must not take the host name from the CN)
+        self.cnonly_cert = os.path.join(d, "cnonly.pem")
+        self.cnonly_key = os.path.join(d, "cnonly.key")
 
     def pair(self, which):
-        """(cert, key) for which in good, wrong, untrusted."""
+        """(cert, key) for which in good, wrong, untrusted, cnonly."""
         return {
             "good": (self.good_cert, self.good_key),
             "wrong": (self.wrong_cert, self.wrong_key),
             "untrusted": (self.untrusted_cert, self.untrusted_key),
+            "cnonly": (self.cnonly_cert, self.cnonly_key),
         }[which]
 
     def fingerprint(self, which):
@@ -215,7 +220,7 @@ def _openssl(args, cwd):
 
 
 def make_ca(d):
-    """Create a test CA and three server certificates in directory d.
+    """Create a test CA and four server certificates in directory d.
 
     EC P-256 keys, so this takes a few milliseconds.  Returns a Certs."""
     if shutil.which(OPENSSL_BIN) is None:
@@ -243,7 +248,7 @@ def make_ca(d):
                 "extendedKeyUsage=serverAuth\n"
                 "subjectKeyIdentifier=hash\n"
                 "authorityKeyIdentifier=keyid,issuer\n"
-                "subjectAltName=%s\n" % san
+                + ("subjectAltName=%s\n" % san if san else "")
             )
         _openssl(["req", "-new"] + ec + ["-keyout", key, "-out", csr, "-subj", "/CN=" + cn], d)
         _openssl(
@@ -257,6 +262,7 @@ def make_ca(d):
 
     leaf(c.good_cert, c.good_key, "localhost", "DNS:localhost,IP:127.0.0.1,IP:::1", 1001)
     leaf(c.wrong_cert, c.wrong_key, "wrong.example", "DNS:wrong.example", 1002)
+    leaf(c.cnonly_cert, c.cnonly_key, "localhost", None, 1003)
     # Self-signed, names right, but no CA the client trusts signed it.
     _openssl(
         ["req", "-x509"] + ec + [
@@ -268,7 +274,7 @@ def make_ca(d):
         ],
         d,
     )
-    for k in (c.ca_key, c.good_key, c.wrong_key, c.untrusted_key):
+    for k in (c.ca_key, c.good_key, c.wrong_key, c.untrusted_key, c.cnonly_key):
         os.chmod(k, 0o600)
     return c
 
