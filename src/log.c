@@ -15,29 +15,39 @@ int log_level = LOG_NORMAL;
 #define TRACE_SHOW_MAX 2000 /* a trace line longer than this is cut */
 
 /* Writes one complete line with a single write so lines of concurrent
- * processes (MDA stderr, another run) do not interleave mid-line. */
+ * processes (MDA stderr, another run) do not interleave mid-line.  Server
+ * text (error replies) and MDA output reach these lines, so control bytes
+ * are escaped as in the trace: ESC, BEL or a bare CR must not clear the
+ * terminal or forge a line.  Our own text holds none. */
 static void
 log_write(const char *who, const char *fmt, va_list ap)
 {
-	char line[4096];
+	char raw[4096], line[4 * sizeof raw + 1];
 	int n;
-	size_t len;
+	size_t len, out = 0;
 
 	if (who != NULL)
-		n = snprintf(line, sizeof line, "mailfetch: %s: ", who);
+		n = snprintf(raw, sizeof raw, "mailfetch: %s: ", who);
 	else
-		n = snprintf(line, sizeof line, "mailfetch: ");
+		n = snprintf(raw, sizeof raw, "mailfetch: ");
 	len = n < 0 ? 0 : (size_t)n;
-	if (len < sizeof line) {
-		n = vsnprintf(line + len, sizeof line - len, fmt, ap);
+	if (len < sizeof raw) {
+		n = vsnprintf(raw + len, sizeof raw - len, fmt, ap);
 		if (n > 0)
 			len += (size_t)n;
 	}
-	if (len > sizeof line - 2)
-		len = sizeof line - 2;
-	line[len++] = '\n';
+	if (len > sizeof raw - 1)
+		len = sizeof raw - 1;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)raw[i];
+		if (c >= 0x20 && c != 0x7f)
+			line[out++] = (char)c;
+		else
+			out += (size_t)snprintf(line + out, sizeof line - out, "\\x%02x", c);
+	}
+	line[out++] = '\n';
 	fflush(stdout);
-	(void)!write(STDERR_FILENO, line, len);
+	(void)!write(STDERR_FILENO, line, out);
 }
 
 void
