@@ -34,6 +34,8 @@ struct conn {
 	char *rbuf;
 	size_t rstart, rlen, rcap; /* unconsumed bytes: rbuf[rstart .. rstart+rlen) */
 	struct meter rmeter, wmeter;
+	void (*wait_hook)(void *ctx); /* before every wait for the server */
+	void *wait_ctx;
 };
 
 /* Counts waited_ms of waiting that moved bytes; at the end of a window,
@@ -110,7 +112,18 @@ conn_start_tls(struct conn *c, const char *host, const struct tls_opts *o, struc
 		return err_set(err, MF_EPROTO, "server sent data after its STARTTLS reply, before the TLS handshake "
 		    "(STARTTLS injection?); refusing to continue, report this to the server's administrator");
 	c->tls = tls_start(c->fd, host, o, c->timeout_ms, c->who, err);
+	if (c->tls != NULL && c->wait_hook != NULL)
+		tls_set_wait_hook(c->tls, c->wait_hook, c->wait_ctx);
 	return c->tls != NULL ? 0 : err->code;
+}
+
+void
+conn_set_wait_hook(struct conn *c, void (*fn)(void *ctx), void *ctx)
+{
+	c->wait_hook = fn;
+	c->wait_ctx = ctx;
+	if (c->tls != NULL)
+		tls_set_wait_hook(c->tls, fn, ctx);
 }
 
 int
@@ -131,8 +144,12 @@ conn_write(struct conn *c, const char *data, size_t len, size_t shown, struct mf
 			if (meter_add(c, &c->wmeter, 0, (size_t)w, "takes our data", err) != 0)
 				return err->code;
 		} else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-			long t0 = net_now_ms();
-			int r = net_wait(c->fd, POLLOUT, c->timeout_ms);
+			long t0;
+			int r;
+			if (c->wait_hook != NULL)
+				c->wait_hook(c->wait_ctx);
+			t0 = net_now_ms();
+			r = net_wait(c->fd, POLLOUT, c->timeout_ms);
 			if (r == 0)
 				return err_set(err, MF_ESERVER, "timed out sending to the server; raise timeout if the server is slow");
 			if (r < 0)
@@ -172,7 +189,10 @@ conn_fill(struct conn *c, struct mf_error *err)
 		} else {
 			n = read(c->fd, dst, room);
 			if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-				int r = net_wait(c->fd, POLLIN, c->timeout_ms);
+				int r;
+				if (c->wait_hook != NULL)
+					c->wait_hook(c->wait_ctx);
+				r = net_wait(c->fd, POLLIN, c->timeout_ms);
 				if (r == 0)
 					return err_set(err, MF_ESERVER, "timed out waiting for the server; raise timeout if the server is slow");
 				if (r < 0)

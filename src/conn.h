@@ -23,6 +23,11 @@ void conn_free(struct conn *c);
  * we have not consumed: after a STARTTLS reply that is an injection. */
 int conn_start_tls(struct conn *c, const char *host, const struct tls_opts *o, struct mf_error *err);
 
+/* fn(ctx) is called before every wait for the server (reading or
+ * writing, plain or TLS): the moment to let go of anything another
+ * program may be waiting for, such as an mbox's locks.  NULL: none. */
+void conn_set_wait_hook(struct conn *c, void (*fn)(void *ctx), void *ctx);
+
 /* Sends data[0..len).  The trace shows data[0..shown) and, if shown < len,
  * a "*" in place of the rest, so secrets never reach the log. */
 int conn_write(struct conn *c, const char *data, size_t len, size_t shown, struct mf_error *err);

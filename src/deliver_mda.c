@@ -238,8 +238,13 @@ mda_deliver(struct sink *s, struct spool *msg, const char *sender, int *temporar
 	case PROC_SIGNALED:
 		return err_set(err, MF_EDELIVER, "MDA killed by signal %d; check the MDA command", p.code);
 	case PROC_TIMEDOUT:
+		/* The next message would most likely hang as long. */
+		*temporary = 1;
 		return err_set(err, MF_EDELIVER, "MDA did not finish within mda_timeout (%d s) and was killed; "
 		    "check the MDA or raise mda_timeout", s->acct->mda_timeout);
+	case PROC_STOPPED:
+		return err_set(err, MF_EDELIVER, "MDA did not finish before mailfetch had to stop, and was killed; "
+		    "the message stays on the server and may arrive twice");
 	default:
 		return err_set(err, MF_EDELIVER, "the MDA's exit status was lost (SIGCHLD ignored?), so it may or may not "
 		    "have delivered; the message stays on the server and may arrive twice");

@@ -47,21 +47,6 @@ struct session {
 	uint32_t uid_in_hand;  /* the message being delivered */
 };
 
-/* Termination signals wait while a message is being delivered; their
- * handler only sets a flag, which the loop looks at after the delivery. */
-static void
-block_termination(sigset_t *old)
-{
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGQUIT);
-	sigprocmask(SIG_BLOCK, &set, old);
-}
-
 /* A journal that cannot be written costs only the protection against
  * redelivery after a crash, so it is reported (once) and the run goes on. */
 static void
@@ -102,7 +87,6 @@ on_message(void *ctx, uint32_t uid, struct spool *msg, const char *problem, cons
 	struct session *s = ctx;
 	struct mf_error err = { 0 };
 	unsigned long long size;
-	sigset_t old;
 	int temporary = 0, already = 0, rc;
 
 	if (msg == NULL && problem == NULL) {
@@ -118,11 +102,11 @@ on_message(void *ctx, uint32_t uid, struct spool *msg, const char *problem, cons
 		return;
 	}
 	size = spool_size(msg);
-	block_termination(&old);
+	/* A stop signal only sets a flag: the delivery goes on (an MDA
+	 * within the grace period), and the loop stops after it. */
 	s->uid_in_hand = uid;
 	rc = sink_deliver(s->sink, msg, state_prior(s->state, s->folder, s->uidvalidity, uid), &temporary, &already,
 	    &err);
-	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		state_intent_void(s->state, s->folder, s->uidvalidity, uid);
 		s->failed++;
@@ -234,6 +218,15 @@ on_marked(void *ctx, const uint32_t *uids, size_t n)
 	struct session *s = ctx;
 
 	state_forget(s->state, s->folder, uids, n);
+}
+
+/* Before every wait for the server: an mbox must not stay locked. */
+static void
+on_wait(void *ctx)
+{
+	struct session *s = ctx;
+
+	sink_pause(s->sink);
 }
 
 /* Whether to fetch no more: a signal asked us to stop, or the sink is down. */
@@ -444,6 +437,7 @@ fetch_account(const struct account *a)
 	if (rc == 0) {
 		state_open(a, &s.state, &err);
 		sink_set_intent(s.sink, on_intent, &s, state_last_intent(s.state));
+		conn_set_wait_hook(s.conn, on_wait, &s);
 		s.spool = spool_new();
 		for (size_t i = 0; i < a->nfolders && rc == 0 && !signals_stop(); i++)
 			rc = poll_folder(&s, a->folders[i], &err);

@@ -52,7 +52,7 @@
 #define HEADER_SCAN_MAX      (64u * 1024) /* how far into a message we look for Return-Path */
 
 /* stopping on SIGTERM, SIGINT, SIGHUP */
-#define STOP_GRACE_MS        8000L /* to finish the message in hand, send the marks earned and log
+#define STOP_GRACE_MS        6000L /* to finish the message in hand, send the marks earned and log
                                       out; the run is gone within about 10 s of the signal */
 
 /* delivery */

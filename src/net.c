@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "net.h"
+#include "signals.h"
 #include "xmalloc.h"
 
 long
@@ -28,11 +29,19 @@ int
 net_wait(int fd, short events, int timeout_ms)
 {
 	struct pollfd pfd = { .fd = fd, .events = events };
+	long deadline = net_now_ms() + timeout_ms;
 	int r;
 
-	do
-		r = poll(&pfd, 1, timeout_ms);
-	while (r < 0 && errno == EINTR);
+	/* A signal that asks us to stop cuts every wait to what is left of
+	 * the grace period, so a stopping run cannot hang on the server. */
+	for (;;) {
+		long left = deadline - net_now_ms(), grace = signals_stop_left_ms();
+		if (grace < left)
+			left = grace;
+		r = poll(&pfd, 1, left > 0 ? (int)left : 0);
+		if (r >= 0 || errno != EINTR)
+			break;
+	}
 	if (r > 0 && (pfd.revents & (POLLERR | POLLNVAL)) && !(pfd.revents & events)) {
 		errno = EIO;
 		return -1;
@@ -111,7 +120,9 @@ lookup(const char *host, unsigned port, int timeout_ms, struct addrinfo **res, i
 		return r;
 	}
 	while ((r = gai_error(&l->cb)) == EAI_INPROGRESS) {
-		long left = deadline - net_now_ms();
+		long left = deadline - net_now_ms(), grace = signals_stop_left_ms();
+		if (grace < left)
+			left = grace;
 		struct timespec ts;
 		if (left <= 0) {
 			*timed_out = 1;

@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "proc.h"
+#include "signals.h"
 #include "xmalloc.h"
 
 /* waitid()'s P_PIDFD (Linux 5.4), by number: older C libraries name it nowhere. */
@@ -238,13 +239,22 @@ proc_wait(struct proc *p, struct proc_reader *r, size_t nr, long deadline)
 	for (size_t i = 0; i < nr; i++)
 		r[i].eof = r[i].fd < 0;
 	while (!proc_reap(p)) {
-		long left = deadline - proc_now_ms();
+		long left = deadline - proc_now_ms(), grace = signals_stop_left_ms();
 		nfds_t n = 0, nread;
 
 		if (left <= 0) {
 			proc_kill(p);
 			break;
 		}
+		/* Asked to stop: the child may finish within the grace
+		 * period (an MDA delivering the message in hand), no longer. */
+		if (grace <= 0) {
+			proc_kill(p);
+			p->end = PROC_STOPPED;
+			break;
+		}
+		if (grace < left)
+			left = grace;
 		if (p->stop != NULL && *p->stop) {
 			proc_kill(p);
 			if (p->end == PROC_TIMEDOUT)

@@ -9,17 +9,24 @@
 #include "mf_limits.h"
 #include "signals.h"
 
-/* The only mutable state here: what a handler may touch, and when the
- * stop was first seen. */
+/* The only mutable state here, written by the handler alone: which
+ * signal asked us to stop, and when (clock_gettime is async-signal-safe;
+ * the time is written before the flag, which is read first). */
 static volatile sig_atomic_t stop_signo;
-static struct timespec stop_seen;
-static int stop_seen_set;
+static volatile time_t stop_sec;
+static volatile long stop_nsec;
 
 static void
 on_stop(int signo)
 {
-	if (stop_signo == 0)
-		stop_signo = signo;
+	struct timespec now;
+
+	if (stop_signo != 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	stop_sec = now.tv_sec;
+	stop_nsec = now.tv_nsec;
+	stop_signo = signo;
 }
 
 void
@@ -69,10 +76,6 @@ signals_stop_left_ms(void)
 	if (stop_signo == 0)
 		return LONG_MAX;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (!stop_seen_set) {
-		stop_seen = now;
-		stop_seen_set = 1;
-	}
-	gone = (long)(now.tv_sec - stop_seen.tv_sec) * 1000 + (now.tv_nsec - stop_seen.tv_nsec) / 1000000;
+	gone = (long)(now.tv_sec - stop_sec) * 1000 + (now.tv_nsec - stop_nsec) / 1000000;
 	return gone >= STOP_GRACE_MS ? 0 : STOP_GRACE_MS - gone;
 }

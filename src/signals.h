@@ -22,8 +22,9 @@ int signals_stop(void);
 /* The flag the handlers set (nonzero: stop), for waits that must notice. */
 const volatile sig_atomic_t *signals_stop_flag(void);
 
-/* Milliseconds left before a stopping run must be gone (counted from the
- * first call after the signal); a large number when no stop was asked. */
+/* Milliseconds left before a stopping run must be gone (STOP_GRACE_MS
+ * from the signal); LONG_MAX when no stop was asked.  Every wait
+ * (net_wait, the DNS lookup, a child) is capped by it. */
 long signals_stop_left_ms(void);
 
 #endif

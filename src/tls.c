@@ -24,6 +24,8 @@ struct tls {
 	SSL_CTX *ctx;
 	SSL *ssl;
 	int fd;
+	void (*wait_hook)(void *ctx); /* called before every wait; may be NULL */
+	void *wait_ctx;
 };
 
 /* OpenSSL's queued error, as text, and clears the queue. */
@@ -43,8 +45,12 @@ ssl_errstr(char *buf, size_t len)
 static int
 ssl_wait(struct tls *t, int sslerr, long deadline)
 {
-	long left = deadline - net_now_ms();
+	long left;
 	short ev = sslerr == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
+
+	if (t->wait_hook != NULL)
+		t->wait_hook(t->wait_ctx);
+	left = deadline - net_now_ms();
 	if (left <= 0)
 		return -1;
 	return net_wait(t->fd, ev, (int)left) > 0 ? 0 : -1;
@@ -352,6 +358,13 @@ tls_write(struct tls *t, const void *buf, size_t len, int timeout_ms, struct mf_
 		return -1;
 	}
 	return 0;
+}
+
+void
+tls_set_wait_hook(struct tls *t, void (*fn)(void *ctx), void *ctx)
+{
+	t->wait_hook = fn;
+	t->wait_ctx = ctx;
 }
 
 void

@@ -33,6 +33,9 @@ ssize_t tls_read(struct tls *t, void *buf, size_t len, int timeout_ms, struct mf
 /* Writes all of buf.  Returns 0, or -1 with err set. */
 int tls_write(struct tls *t, const void *buf, size_t len, int timeout_ms, struct mf_error *err);
 
+/* fn(ctx) is called before every wait for the socket (see conn_set_wait_hook). */
+void tls_set_wait_hook(struct tls *t, void (*fn)(void *ctx), void *ctx);
+
 /* Sends close_notify (best effort, no waiting) and frees; the socket stays open. */
 void tls_free(struct tls *t);
 

@@ -898,21 +898,41 @@ class Result:
 # tiny; it waits for mailfetch and then execs a reporter that writes
 # RUSAGE_CHILDREN (that is: mailfetch and whatever mailfetch itself waited
 # for, e.g. its MDA) to a file, and exits with mailfetch's status.
+# Runs mailfetch (argv after the pid and report files), writes its pid, and
+# when it ends, its wait status and the rusage of what it waited for.  A
+# Python runner, not sh: sh reports death by signal N as 128+N, which is
+# also an exit status mailfetch may choose (stopped by a signal, cleanly).
 _RUNNER = r"""
-pidf=$1 rep=$2 py=$3
-shift 3
-"$@" </dev/null &
-pid=$!
-echo "$pid" > "$pidf"
-wait "$pid"
-r=$?
-exec "$py" -S -c '
-import resource, sys
+import os, resource, signal, sys
+pidf, rep, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
+ignored = signal.getsignal(signal.SIGCHLD) == signal.SIG_IGN
+signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # or the kernel reaps it for us
+pid = os.fork()
+if pid == 0:
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)  # what Python changed, as a shell would leave it
+    if ignored:
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    fd = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(fd, 0)
+    try:
+        os.execvp(argv[0], argv)
+    finally:
+        os._exit(127)
+with open(pidf, "w") as f:
+    f.write("%d\n" % pid)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # only the harness's group kill; mailfetch answers
+while True:
+    try:
+        _, status = os.waitpid(pid, 0)
+        break
+    except InterruptedError:
+        continue
 ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-with open(sys.argv[1], "w") as f:
+with open(rep, "w") as f:
     f.write(" ".join("%s=%r" % (k, getattr(ru, k)) for k in dir(ru) if k.startswith("ru_")))
-sys.exit(int(sys.argv[2]))
-' "$rep" "$r"
+    f.write(" status=%d" % status)
+sys.exit(0)
 """
 
 
@@ -946,7 +966,7 @@ class Running:
         self._pidfile = os.path.join(tmpdir, ".mailfetch-%s.pid" % tag)
         self._report = os.path.join(tmpdir, ".mailfetch-%s.rusage" % tag)
         self.proc = subprocess.Popen(
-            ["/bin/sh", "-c", _RUNNER, "sh", self._pidfile, self._report, sys.executable] + list(argv),
+            [sys.executable, "-S", "-c", _RUNNER, self._pidfile, self._report] + list(argv),
             env=env, cwd=cwd, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             start_new_session=True, preexec_fn=_set_pdeathsig,
@@ -1013,18 +1033,19 @@ class Running:
             return self._result
         _pid, status, _ru = os.wait4(self.proc.pid, 0)
         self._timer.cancel()
+        rep = read_file(self._report).decode()
+        m = re.search(r"\bstatus=(\d+)", rep)
+        if m:
+            status = int(m.group(1))  # mailfetch's own, as the runner saw it
         if os.WIFSIGNALED(status):
-            code = -os.WTERMSIG(status)  # the runner itself was killed
+            code = -os.WTERMSIG(status)  # killed by that signal
         else:
             code = os.WEXITSTATUS(status)
-            if code > 128:  # sh's way of saying mailfetch died of a signal
-                code = -(code - 128)
         self.proc.returncode = code  # tell Popen it has been reaped
         for t in self._threads:
             t.join(10)
         self.proc.stdout.close()
         self.proc.stderr.close()
-        rep = read_file(self._report).decode()
         rusage = Rusage(rep) if rep else None
         for p in (self._pidfile, self._report):
             try:
