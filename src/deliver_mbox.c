@@ -318,6 +318,10 @@ mbox_begin(struct sink *s, struct mbox *m, int *temporary, struct mf_error *err)
 	if (stat(s->acct->mbox, &now_st) < 0 || fstat(m->fd, &st) < 0 ||
 	    now_st.st_dev != st.st_dev || now_st.st_ino != st.st_ino) {
 		mbox_unlock(m);
+		/* What we wrote went to the old file: the mail reader that
+		 * replaced it copied it over; flush our part of it anyway. */
+		if (m->dirty)
+			fsync(m->fd);
 		close(m->fd);
 		m->fd = -1;
 		if (mbox_open_file(s, m, err) != 0)
@@ -514,7 +518,9 @@ mbox_deliver(struct sink *s, struct spool *msg, const char *sender, int *tempora
 	if (!m->tail_checked)
 		mbox_cut_interrupted(s, m);
 	if (s->prior != NULL && mbox_verify(s, m, msg, sender, s->prior)) {
+		/* The killed run may never have flushed it: commit must. */
 		s->already = 1;
+		m->dirty = 1;
 		return 0;
 	}
 	if (!m->dirty)
