@@ -29,6 +29,7 @@
 #include "deliver.h"
 #include "mf_limits.h"
 #include "log.h"
+#include "signals.h"
 #include "xmalloc.h"
 
 struct mbox {
@@ -41,6 +42,7 @@ struct mbox {
 	int held;          /* ... and locked all the while: nobody else wrote after us */
 	int dirsync;       /* the file is new: its directory entry needs an fsync */
 	int tail_checked;  /* looked for half a message an interrupted run left */
+	int sync_failed;   /* errno of a failed fsync of a replaced file's descriptor */
 	off_t batch_start; /* file size at the first write since the last commit */
 	off_t size;        /* file size now (we are the only writer while locked) */
 	struct buf pend;   /* small pieces not yet written, so that a small
@@ -55,15 +57,17 @@ mbox_open_file(struct sink *s, struct mbox *m, struct mf_error *err)
 	struct stat st;
 	char head[5];
 
-	m->fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	/* One descriptor for reading too: closing any other descriptor of
+	 * the file would drop our fcntl lock on it (POSIX). */
+	m->fd = open(path, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
 	if (m->fd < 0 && errno == ENOENT) {
 		/* A new file: its name is durable only once its directory
 		 * is synced (commit does that, before any mark is sent). */
-		m->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+		m->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
 		if (m->fd >= 0)
 			m->dirsync = 1;
 		else if (errno == EEXIST)
-			m->fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+			m->fd = open(path, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
 	}
 	if (m->fd < 0) {
 		int e = errno;
@@ -87,10 +91,7 @@ mbox_open_file(struct sink *s, struct mbox *m, struct mf_error *err)
 	}
 	if (st.st_size > 0) {
 		/* Refuse to append to something that is not an mbox. */
-		int rfd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		ssize_t n = rfd >= 0 ? pread(rfd, head, sizeof head, 0) : -1;
-		if (rfd >= 0)
-			close(rfd);
+		ssize_t n = pread(m->fd, head, sizeof head, 0);
 		if (n != (ssize_t)sizeof head || memcmp(head, "From ", 5) != 0) {
 			close(m->fd);
 			m->fd = -1;
@@ -125,10 +126,17 @@ dotlock_owner_dead(const char *lockpath)
 	long pid;
 	char *end;
 	ssize_t n;
-	int fd = open(lockpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	/* Non-blocking, and only a regular file: a FIFO put there must not
+	 * hold us. */
+	int fd = open(lockpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 
 	if (fd < 0)
 		return 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return 0;
+	}
 	n = read(fd, buf, sizeof buf - 1);
 	close(fd);
 	if (n <= 0)
@@ -175,6 +183,9 @@ mbox_lock(struct sink *s, struct mbox *m, struct mf_error *err)
 
 	for (unsigned tries = 0; tries < MBOX_LOCK_TRIES; tries++) {
 		int dot = 0;
+		if (signals_stop())
+			return err_set(err, MF_EDELIVER, "mbox %s is locked by another program and mailfetch was "
+			    "asked to stop; the message stays on the server", s->acct->mbox);
 		if (m->dotlock_usable) {
 			dot = dotlock_try(s, m);
 			if (dot < 0)
@@ -278,15 +289,11 @@ mbox_repair_tail(struct sink *s, struct mbox *m, struct mf_error *err)
 {
 	char tail[2];
 	off_t size = m->size;
-	int rfd;
 	ssize_t n;
 
 	if (m->size == 0)
 		return 0;
-	rfd = open(s->acct->mbox, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	n = rfd >= 0 ? pread(rfd, tail, 2, m->size - (m->size >= 2 ? 2 : 1)) : -1;
-	if (rfd >= 0)
-		close(rfd);
+	n = pread(m->fd, tail, 2, m->size - (m->size >= 2 ? 2 : 1));
 	if (n <= 0 || (n == 2 && tail[0] == '\n' && tail[1] == '\n'))
 		return 0;
 	log_warn(s->who, "mbox %s does not end with a complete message (a writer was interrupted); "
@@ -320,8 +327,8 @@ mbox_begin(struct sink *s, struct mbox *m, int *temporary, struct mf_error *err)
 		mbox_unlock(m);
 		/* What we wrote went to the old file: the mail reader that
 		 * replaced it copied it over; flush our part of it anyway. */
-		if (m->dirty)
-			fsync(m->fd);
+		if (m->dirty && fsync(m->fd) < 0)
+			m->sync_failed = errno;
 		close(m->fd);
 		m->fd = -1;
 		if (mbox_open_file(s, m, err) != 0)
@@ -359,6 +366,8 @@ mbox_pause(struct sink *s)
 {
 	mbox_release(s->priv);
 }
+
+#define MBOX_DATE_MAX 64 /* the date part of a From_ line we wrote, with its newline */
 
 /* Compares the bytes the mbox holds from pos on with what is put. */
 struct mbox_cmp {
@@ -404,8 +413,8 @@ mbox_verify(struct sink *s, struct mbox *m, struct spool *msg, const char *sende
 {
 	unsigned long long dev, ino, off;
 	struct stat st;
-	struct mbox_cmp c = { .fd = -1 };
-	char head[1024], *from;
+	struct mbox_cmp c = { .fd = m->fd };
+	char date[MBOX_DATE_MAX], *from;
 	const char *nl;
 	ssize_t n;
 	int rc = 0;
@@ -414,24 +423,22 @@ mbox_verify(struct sink *s, struct mbox *m, struct spool *msg, const char *sende
 	    (unsigned long long)st.st_dev != dev || (unsigned long long)st.st_ino != ino ||
 	    off >= (unsigned long long)m->size)
 		return 0; /* another file now (compacted), or nothing was written */
-	c.fd = open(s->acct->mbox, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (c.fd < 0)
-		return 0;
+	c.pos = (off_t)off;
 	c.end = m->size;
-	n = pread(c.fd, head, sizeof head, (off_t)off);
+	/* The From_ line up to its date, which is whatever that run wrote. */
 	from = xasprintf("From %s ", sender);
-	if (n > 0 && memcmp(head, from, (size_t)n < strlen(from) ? (size_t)n : strlen(from)) == 0) {
-		nl = memchr(head, '\n', (size_t)n);
-		if (nl == NULL && (off_t)off + n == m->size) {
+	if (mbox_cmp_put(&c, from, strlen(from)) == 0) {
+		n = pread(m->fd, date, sizeof date, c.pos);
+		nl = n > 0 ? memchr(date, '\n', (size_t)n) : NULL;
+		if (nl == NULL && c.pos + n == m->size) {
 			c.state = 2; /* the From_ line itself was cut short */
-		} else if (nl != NULL && (size_t)(nl - head) + 1 >= strlen(from)) {
-			c.pos = (off_t)off + (nl - head) + 1;
+		} else if (nl != NULL) {
+			c.pos += nl - date + 1;
 			if (deliver_convert(s, msg, 1, 1, mbox_cmp_put, &c) == 0 && mbox_cmp_put(&c, "\n", 1) == 0)
 				rc = 1;
 		}
 	}
 	free(from);
-	close(c.fd);
 	if (rc == 1)
 		return 1;
 	if (c.state == 2) {
@@ -457,20 +464,17 @@ mbox_cut_interrupted(struct sink *s, struct mbox *m)
 	struct stat st;
 	char buf[4096];
 	off_t pos;
-	int fd, ours = 1, first = 1, k = 0;
+	int ours = 1, first = 1, k = 0;
 
 	m->tail_checked = 1;
 	if (s->last_intent == NULL || sscanf(s->last_intent, "%llu:%llu:%llu", &dev, &ino, &off) != 3 ||
 	    fstat(m->fd, &st) < 0 || (unsigned long long)st.st_dev != dev || (unsigned long long)st.st_ino != ino ||
 	    off >= (unsigned long long)m->size)
 		return;
-	fd = open(s->acct->mbox, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	if (m->size >= 2 && pread(fd, buf, 2, m->size - 2) == 2 && buf[0] == '\n' && buf[1] == '\n')
+	if (m->size >= 2 && pread(m->fd, buf, 2, m->size - 2) == 2 && buf[0] == '\n' && buf[1] == '\n')
 		ours = 0; /* it ends like a whole message */
 	for (pos = (off_t)off; ours && pos < m->size; ) {
-		ssize_t n = pread(fd, buf, sizeof buf, pos);
+		ssize_t n = pread(m->fd, buf, sizeof buf, pos);
 		if (n <= 0)
 			ours = 0;
 		for (ssize_t i = 0; ours && i < n; i++) {
@@ -492,7 +496,6 @@ mbox_cut_interrupted(struct sink *s, struct mbox *m)
 		}
 		pos += n > 0 ? n : 0;
 	}
-	close(fd);
 	if (!ours)
 		return;
 	log_warn(s->who, "mbox %s ends with half a message an interrupted run was writing; cutting it away "
@@ -528,10 +531,23 @@ mbox_deliver(struct sink *s, struct spool *msg, const char *sender, int *tempora
 	if (mbox_repair_tail(s, m, err) != 0)
 		goto failed;
 	before = m->size;
-	if (s->intent != NULL && fstat(m->fd, &st) == 0) {
+	if (s->intent != NULL) {
+		/* Without the intent on record, a kill could make the next
+		 * run write the message twice: better not to write it. */
+		if (fstat(m->fd, &st) < 0) {
+			*temporary = 1;
+			err_set(err, MF_EDELIVER, "cannot stat mbox %s: %s; check the file, the message stays "
+			    "on the server", s->acct->mbox, strerror(errno));
+			goto failed;
+		}
 		snprintf(token, sizeof token, "%llu:%llu:%llu", (unsigned long long)st.st_dev,
 		    (unsigned long long)st.st_ino, (unsigned long long)before);
-		s->intent(s->intent_ctx, token);
+		if (s->intent(s->intent_ctx, token) != 0) {
+			*temporary = 1;
+			err_set(err, MF_EDELIVER, "cannot record in the journal where the message goes, so a crash "
+			    "could deliver it twice; not writing it, it stays on the server (see the error above)");
+			goto failed;
+		}
 	}
 	localtime_r(&now, &tm);
 	strftime(date, sizeof date, "%a %b %e %H:%M:%S %Y", &tm);
@@ -583,8 +599,8 @@ mbox_commit(struct sink *s, struct mf_error *err)
 	struct mbox *m = s->priv;
 	int r = 0;
 
-	if (m->dirty && fsync(m->fd) < 0) {
-		int e = errno;
+	if (m->dirty && (m->sync_failed || fsync(m->fd) < 0)) {
+		int e = m->sync_failed ? m->sync_failed : errno;
 		/* Take the messages back only if nobody can have written
 		 * after them; otherwise the journal's intents let the next
 		 * run find out what is there. */
@@ -600,6 +616,7 @@ mbox_commit(struct sink *s, struct mf_error *err)
 			m->dirsync = 0;
 	}
 	m->dirty = 0;
+	m->sync_failed = 0;
 	mbox_release(m);
 	return r;
 }

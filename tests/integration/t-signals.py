@@ -12,6 +12,7 @@ scripted fake server for a server that stalls):
   mbox once and journaled, and the next run marks it without fetching it
   again."""
 
+import fcntl
 import os
 import signal
 import sys
@@ -107,6 +108,31 @@ def test(t):
     t.check(took < 10, "hanging MDA: gone within 10 s (%.1f s)" % took)
     t.eq(dv.flags("bob").get(ub), set(), "hanging MDA: its message stays unmarked")
     t.check("before mailfetch had to stop" in r.stderr, "hanging MDA: the error says why", r.stderr)
+
+    # The mbox is locked by another program: mailfetch waits for it, and a
+    # SIGTERM ends that wait.
+    lmsgs = [h.sample_message(i + 1, 700) for i in range(3)]
+    srv = t.fake(tls="implicit", messages=lmsgs)
+    locked = t.path("locked.mbox")
+    with open(locked, "wb"):
+        pass
+    holder = open(locked, "ab")
+    fcntl.lockf(holder, fcntl.LOCK_EX)
+    run = t.start([], h.config({"acct": h.fake_keys(srv, deliver="mbox", mbox=locked)}))
+    deadline = time.time() + 20
+    while not srv.saw("FETCH") and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.5)  # waiting for the lock by now
+    t0 = time.time()
+    os.kill(run.pid, signal.SIGTERM)
+    r = run.wait()
+    took = time.time() - t0
+    holder.close()
+    srv.stop()
+    t.eq(r.code, 128 + signal.SIGTERM, "locked mbox: exit 143", r.stderr)
+    t.check(took < 10, "locked mbox: gone within 10 s (%.1f s)" % took)
+    t.check(not srv.saw("STORE"), "locked mbox: nothing marked")
+    t.eq(h.read_file(locked), b"", "locked mbox: nothing written")
 
     # A server that stalls mid-batch; the signal comes during the stall.
     fmsgs = [h.sample_message(i + 1, 900) for i in range(5)]
