@@ -296,6 +296,21 @@ finish_journaled(struct session *s, uint32_t *uids, size_t *n, struct mf_error *
 	return rc;
 }
 
+/* Delivered, not yet committed nor marked (the folder ends early): make
+ * it durable and journal it under this folder, so the next run only
+ * marks it; nothing delivered may outlive its folder unjournaled. */
+static void
+settle_unmarked(struct session *s)
+{
+	if (s->ndone == 0)
+		return;
+	if (settle(s))
+		log_warn(s->a->who, "%s: %zu delivered message%s could not be marked on the server; "
+		    "the next run marks them", s->folder, s->ndone, s->ndone == 1 ? "" : "s");
+	s->ndone = 0;
+	s->done_bytes = 0;
+}
+
 /* One folder: select, search, then fetch, deliver and mark batch by batch.
  * A refusal the session survives (a tagged NO) is reported here and ends
  * only this folder; anything else is returned and ends the account. */
@@ -345,17 +360,11 @@ poll_folder(struct session *s, const char *folder, struct mf_error *err)
 	if (rc != 0)
 		goto fail;
 	free(uids);
+	settle_unmarked(s);
 	return 0;
 fail:
 	free(uids);
-	/* Delivered, not yet committed: make it durable and journal it, so
-	 * the next run only marks it. */
-	if (settle(s)) {
-		log_warn(s->a->who, "%s: %zu delivered message%s could not be marked on the server; "
-		    "the next run marks them", folder, s->ndone, s->ndone == 1 ? "" : "s");
-		s->ndone = 0;
-		s->done_bytes = 0;
-	}
+	settle_unmarked(s);
 	if (!err->reply)
 		return rc;
 	log_error(s->a->who, "%s: %s", folder, err->msg);
@@ -429,13 +438,15 @@ fetch_account(const struct account *a)
 	struct mf_error err = { 0 };
 	int rc;
 
-	rc = session_open(&s, &err);
+	/* The journal first: without it, what it records would come again. */
+	rc = state_open(a, &s.state, &err);
+	if (rc == 0)
+		rc = session_open(&s, &err);
 	if (rc == 0) {
 		s.sink = sink_open(a, a->who, &err);
 		rc = s.sink == NULL ? err.code : 0;
 	}
 	if (rc == 0) {
-		state_open(a, &s.state, &err);
 		sink_set_intent(s.sink, on_intent, &s, state_last_intent(s.state));
 		conn_set_wait_hook(s.conn, on_wait, &s);
 		s.spool = spool_new();

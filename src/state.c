@@ -34,6 +34,7 @@ struct entry {
 	uint32_t uidvalidity;
 	uint32_t uid;
 	char *token;       /* an intent: where the sink was about to write; NULL: delivered */
+	int voided;        /* (while loading) a "V" line: the intent before it is void */
 	size_t seq;        /* order of appearance, for the last-one-wins rule */
 };
 
@@ -44,11 +45,13 @@ struct state {
 	struct entry *e;
 	size_t n, cap;
 	uint32_t *view;    /* state_pending's answer */
-	size_t nview;
+	size_t nview, view_cap;
 	struct entry *prior; /* intents an earlier run left, sorted by key (copies) */
 	size_t nprior;
 	size_t seq;
 };
+
+static void state_free(struct state *st);
 
 char *
 state_dir(void)
@@ -83,6 +86,7 @@ add(struct state *st, const char *folder, uint32_t uidvalidity, uint32_t uid, co
 	st->e[st->n].uidvalidity = uidvalidity;
 	st->e[st->n].uid = uid;
 	st->e[st->n].token = token != NULL ? xstrdup(token) : NULL;
+	st->e[st->n].voided = 0;
 	st->e[st->n].seq = st->seq++;
 	st->n++;
 }
@@ -116,27 +120,35 @@ same_key(const struct entry *x, const struct entry *y)
 	return x->uid == y->uid && x->uidvalidity == y->uidvalidity && strcmp(x->folder, y->folder) == 0;
 }
 
-/* One entry per message, as the file's rules say: delivered beats an
- * intent, and of two intents the later one counts.  Then the intents are
- * copied aside, sorted, for state_prior(). */
+/* One entry per message, as the file's rules say: a delivered line beats
+ * everything, and otherwise the last intent counts unless a void line
+ * came after it.  Then the intents are copied aside, sorted, for
+ * state_prior(). */
 static void
 normalize(struct state *st)
 {
-	size_t k = 0;
+	size_t k = 0, cap = 0;
 
 	if (st->n > 1)
 		qsort(st->e, st->n, sizeof *st->e, cmp_entry);
 	for (size_t i = 0; i < st->n; ) {
-		size_t j = i, keep = i;
+		size_t j = i, keep = st->n, delivered = st->n;
 		while (j < st->n && same_key(&st->e[i], &st->e[j])) {
-			if (st->e[j].token == NULL || st->e[keep].token != NULL)
-				keep = j; /* the last delivered line, else the last intent */
+			if (st->e[j].voided)
+				keep = st->n;
+			else if (st->e[j].token != NULL)
+				keep = j;
+			else
+				delivered = j;
 			j++;
 		}
+		if (delivered < st->n)
+			keep = delivered;
 		for (size_t x = i; x < j; x++)
 			if (x != keep)
 				entry_free(&st->e[x]);
-		st->e[k++] = st->e[keep];
+		if (keep < st->n)
+			st->e[k++] = st->e[keep];
 		i = j;
 	}
 	st->n = k;
@@ -144,7 +156,10 @@ normalize(struct state *st)
 		struct entry *e = &st->e[i];
 		if (e->token == NULL)
 			continue;
-		st->prior = xreallocarray(st->prior, st->nprior + 1, sizeof *st->prior);
+		if (st->nprior == cap) {
+			cap = cap ? cap * 2 : 16;
+			st->prior = xreallocarray(st->prior, cap, sizeof *st->prior);
+		}
 		st->prior[st->nprior] = *e;
 		st->prior[st->nprior].folder = xstrdup(e->folder);
 		st->prior[st->nprior].token = xstrdup(e->token);
@@ -171,6 +186,14 @@ load(struct state *st, FILE *fp)
 		if (strchr(line, '\n') == NULL)
 			break; /* cut short: a run died writing it */
 		line[strcspn(line, "\n")] = '\0';
+		if (line[0] == 'V') {
+			if (sscanf(line, "V %lu %lu %n", &v, &u, &off) != 2 || off == 0 || v > UINT32_MAX ||
+			    u > UINT32_MAX || u == 0 || line[off] == '\0')
+				continue;
+			add(st, line + off, (uint32_t)v, (uint32_t)u, NULL);
+			st->e[st->n - 1].voided = 1;
+			continue;
+		}
 		if (line[0] == 'I') {
 			if (sscanf(line, "I %lu %lu %" STATE_TOKEN_SCAN "s %n", &v, &u, token, &off) != 3 || off == 0 ||
 			    v > UINT32_MAX || u > UINT32_MAX || u == 0 || line[off] == '\0')
@@ -256,7 +279,6 @@ state_open(const struct account *a, struct state **out, struct mf_error *err)
 	char *dir = state_dir(), *name = xstrdup(a->name);
 	FILE *fp;
 
-	(void)err;
 	/* Account names become file names: anything but [A-Za-z0-9._-] is
 	 * written as %XX, so two names never share a file. */
 	{
@@ -277,6 +299,14 @@ state_open(const struct account *a, struct state **out, struct mf_error *err)
 	free(dir);
 	free(name);
 	fp = fopen(st->path, "re");
+	if (fp == NULL && errno != ENOENT) {
+		/* Going on without it would deliver again what it records. */
+		err_set(err, MF_EINTERNAL, "cannot read the journal %s: %s; fix its owner or permissions "
+		    "(it must be readable and writable by you)", st->path, strerror(errno));
+		*out = NULL;
+		state_free(st);
+		return err->code;
+	}
 	if (fp != NULL) {
 		load(st, fp);
 		fclose(fp);
@@ -328,7 +358,10 @@ state_pending(struct state *st, const char *folder, uint32_t uidvalidity, const 
 	for (size_t i = 0; i < st->n; i++) {
 		if (st->e[i].token != NULL || strcmp(st->e[i].folder, folder) != 0)
 			continue;
-		st->view = xreallocarray(st->view, st->nview + 1, sizeof *st->view);
+		if (st->nview == st->view_cap) {
+			st->view_cap = st->view_cap ? st->view_cap * 2 : 64;
+			st->view = xreallocarray(st->view, st->view_cap, sizeof *st->view);
+		}
 		st->view[st->nview++] = st->e[i].uid;
 	}
 	if (st->nview > 1)
@@ -487,9 +520,18 @@ void
 state_intent_void(struct state *st, const char *folder, uint32_t uidvalidity, uint32_t uid)
 {
 	size_t i = find_intent(st, folder, uidvalidity, uid);
+	struct mf_error err;
+	struct buf b;
 
-	if (i < st->n)
-		remove_at(st, i);
+	if (i == st->n)
+		return;
+	remove_at(st, i);
+	/* In the file too: a killed run's successor must not look for the
+	 * message there (another program may have written at that offset). */
+	buf_init(&b, 0);
+	buf_printf(&b, "V %u %u %s\n", uidvalidity, uid, folder);
+	(void)append(st, &b, 0, &err);
+	buf_free(&b);
 }
 
 void
@@ -506,14 +548,9 @@ state_forget(struct state *st, const char *folder, const uint32_t *uids, size_t 
 	drop_uids(st, folder, uids, n, 0);
 }
 
-int
-state_close(struct state *st, struct mf_error *err)
+static void
+state_free(struct state *st)
 {
-	int rc;
-
-	if (st == NULL)
-		return 0;
-	rc = st->fd >= 0 || st->n > 0 || access(st->path, F_OK) == 0 ? state_write(st, 0, err) : 0;
 	for (size_t i = 0; i < st->n; i++)
 		entry_free(&st->e[i]);
 	for (size_t i = 0; i < st->nprior; i++)
@@ -524,5 +561,16 @@ state_close(struct state *st, struct mf_error *err)
 	free(st->path);
 	free(st->header);
 	free(st);
+}
+
+int
+state_close(struct state *st, struct mf_error *err)
+{
+	int rc;
+
+	if (st == NULL)
+		return 0;
+	rc = st->fd >= 0 || st->n > 0 || access(st->path, F_OK) == 0 ? state_write(st, 0, err) : 0;
+	state_free(st);
 	return rc;
 }

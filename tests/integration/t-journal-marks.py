@@ -6,7 +6,9 @@
   \\Seen, none is fetched again, exit 1 (no new mail);
 - the server refuses the STORE for journaled UIDs: that is reported
   (exit 7) and they stay in the journal, but new mail in the folder is
-  still fetched, delivered once and marked."""
+  still fetched, delivered once and marked;
+- a journal that cannot be read stops the account before it connects
+  (exit 23): going on would deliver again what it records."""
 
 import os
 import sys
@@ -86,6 +88,20 @@ def test(t):
     t.eq(sorted(u for u, f in flags.items() if "\\Seen" in f), [3, 4], "the new ones are marked")
     t.eq(journal_uids(t, "refused"), [1, 2], "the refused ones stay in the journal")
     t.check("could not be marked" in r.stderr, "the refusal is reported", r.stderr)
+
+    # 3. A journal that cannot be read: nothing is fetched (what it holds
+    #    would be delivered again), exit 23 naming the file.
+    srv = t.fake(tls="implicit", messages=new)
+    path = state_path(t, "unreadable")
+    os.symlink(os.path.basename(path), path)  # a loop: ELOOP, whoever runs it
+    box = t.path("unreadable.mbox")
+    r = t.run([], h.config({"unreadable": h.fake_keys(srv, deliver="mbox", mbox=box)}))
+    srv.stop()
+    t.exit_code(r, h.EX_INTERNAL, "an unreadable journal")
+    t.check(path in r.stderr, "the error names the journal", r.stderr)
+    t.check(not srv.saw("FETCH") and not srv.saw("LOGIN") and not srv.saw("AUTHENTICATE"),
+            "nothing fetched, not even logged in", srv.command_names())
+    t.check(os.path.islink(path), "the journal is left as it was")
 
 
 h.main(test)
