@@ -499,7 +499,8 @@ cmp_u32(const void *a, const void *b)
 struct fetch_ctx {
 	const uint32_t *uids;   /* every UID this fetch asks for */
 	size_t n;
-	unsigned char *seen;    /* which of them have been handed over */
+	unsigned char *seen;    /* per UID: 0 nothing yet, 1 handed over (or given up), 2 its size came
+	                         * without a body (the body may follow in another response) */
 	const struct imap_fetch_ops *ops;
 	void *ctx;
 	struct cmd_handler *h;
@@ -526,9 +527,10 @@ find_uid(const uint32_t *v, size_t n, uint32_t uid, size_t *at)
 
 /* "* n FETCH (UID u RFC822.SIZE n BODY[] data)": hands a complete message
  * over, with the reason it must not be delivered if it arrived damaged.
- * A reply for one of our UIDs without a body (NIL, or BODY[] missing
- * while the RFC822.SIZE we asked for is there) is a failed message, not
- * something to skip: skipped, it would stay on the server unnoticed. */
+ * A body of NIL is a failed message, not something to skip: skipped, it
+ * would stay on the server unnoticed.  A reply with the RFC822.SIZE we
+ * asked for but no BODY[] is noted; if no body follows by the end of the
+ * command, that is a failed message too (fetch_settle_chunk). */
 static void
 fetch_untagged(struct imap *im, const struct imap_response *r, void *ctx)
 {
@@ -555,15 +557,17 @@ fetch_untagged(struct imap *im, const struct imap_response *r, void *ctx)
 	}
 	if (uid == 0 || (body == NULL && !has_size))
 		return; /* a flags update, or a reply to someone else */
-	if (!find_uid(f->uids, f->n, uid, &at) || f->seen[at])
+	if (!find_uid(f->uids, f->n, uid, &at) || f->seen[at] == 1)
 		return; /* not asked for, or already handed over */
+	if (body == NULL) {
+		f->seen[at] = 2;
+		return;
+	}
 	f->seen[at] = 1;
 	if (f->stopping)
 		return; /* stopping: it stays on the server for the next run */
-	if (body == NULL || body->type == IMAP_ARG_NIL || body->type == IMAP_ARG_ATOM || body->type == IMAP_ARG_LIST) {
-		f->ops->message(f->ctx, uid, NULL, body == NULL ? "the server's reply to UID FETCH holds no BODY[]; "
-		    "the message stays on the server, report this to the server's administrator" :
-		    "the server sent NIL as its body; the message stays on the server, "
+	if (body->type == IMAP_ARG_NIL || body->type == IMAP_ARG_ATOM || body->type == IMAP_ARG_LIST) {
+		f->ops->message(f->ctx, uid, NULL, "the server sent NIL as its body; the message stays on the server, "
 		    "report this to the server's administrator", NULL);
 		return;
 	}
@@ -688,18 +692,27 @@ marks_result(const struct fetch_run *run, struct mf_error *err)
 	return err->code;
 }
 
-/* Every UID of a finished FETCH that got no reply at all: gone meanwhile
- * (another client expunged it), or a server that lost it. */
+/* A FETCH is over: a UID of it that got a size but no body is a failed
+ * message; one that got no reply at all is gone (another client expunged
+ * it meanwhile) or lost by the server, worth a warning.  Either way
+ * nothing that comes for them later is handed over: their chunk is
+ * settled. */
 static void
-fetch_missing(struct fetch_run *run, const struct pending *p)
+fetch_settle_chunk(struct fetch_run *run, const struct pending *p, int ok)
 {
 	struct fetch_ctx *f = run->f;
 
 	for (size_t i = p->first; i < p->first + p->count; i++) {
-		if (f->seen[i])
+		unsigned char was = f->seen[i];
+		if (was == 1)
 			continue;
 		f->seen[i] = 1;
-		if (!f->stopping)
+		if (f->stopping)
+			continue;
+		if (was == 2)
+			f->ops->message(f->ctx, f->uids[i], NULL, "the server's reply to UID FETCH holds no BODY[]; "
+			    "the message stays on the server, report this to the server's administrator", NULL);
+		else if (ok)
 			f->ops->message(f->ctx, f->uids[i], NULL, NULL, "the server did not return it "
 			    "(expunged by another client meanwhile?)");
 	}
@@ -713,8 +726,7 @@ fetch_done(struct imap *im, const struct pending *p, void *ctx)
 	(void)im;
 	if (p->kind == PEND_FETCH) {
 		run->inflight--;
-		if (p->st == IMAP_ST_OK)
-			fetch_missing(run, p);
+		fetch_settle_chunk(run, p, p->st == IMAP_ST_OK);
 		run->f->ops->chunk_done(run->f->ctx, run->f->uids + p->first, p->count,
 		    p->st == IMAP_ST_OK ? NULL : p->text);
 	} else if (p->kind == PEND_MARK && p->st != IMAP_ST_OK) {

@@ -3,7 +3,8 @@
 BODY[] NIL, one with RFC822.SIZE but no BODY[] at all.  Each is a failed
 message, logged with its UID and counted: the others are delivered and
 marked, those two stay unseen, and the run exits 10, never 1 ("no new
-mail") or 0 as if nothing were wrong."""
+mail") or 0 as if nothing were wrong.  A server that sends the size in
+one FETCH response and the body in another is fine."""
 
 import os
 import sys
@@ -27,6 +28,15 @@ def fetch_without_bodies(sess, tag, args):
     sess.send("%s OK FETCH completed\r\n" % tag)
 
 
+def size_then_body(sess, tag, args):
+    """RFC822.SIZE in one FETCH response, BODY[] in a second one."""
+    for m in sess._resolve(args[0], True):
+        seq = sess.srv.mailbox.index(m) + 1
+        sess.send(b"* %d FETCH (UID %d RFC822.SIZE %d)\r\n" % (seq, m.uid, len(m.data)))
+        sess.send(b"* %d FETCH (UID %d BODY[] {%d}\r\n" % (seq, m.uid, len(m.data)) + m.data + b")\r\n")
+    sess.send("%s OK FETCH completed\r\n" % tag)
+
+
 def test(t):
     msgs = [h.sample_message(i + 1, 600 + 200 * i) for i in range(4)]
     srv = t.fake(tls="implicit", messages=msgs, handlers={"UID FETCH": fetch_without_bodies})
@@ -43,6 +53,14 @@ def test(t):
             "the missing body is an error naming UID 3", r.stderr)
     t.check("4 messages" in r.stderr and "2 delivered, 2 failed" in r.stderr, "the summary counts them as failed",
             r.stderr)
+
+    # The size and the body in two responses for the same message: delivered.
+    srv = t.fake(tls="implicit", messages=msgs, handlers={"UID FETCH": size_then_body})
+    mbox = t.path("split.mbox")
+    r = t.run([], h.config({"acct": h.fake_keys(srv, deliver="mbox", mbox=mbox)}))
+    srv.stop()
+    t.exit_code(r, h.EX_OK, "size and body in separate responses")
+    t.messages_equal(h.parse_mbox(h.read_file(mbox)), msgs, "all delivered")
 
 
 h.main(test)
