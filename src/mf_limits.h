@@ -54,6 +54,7 @@
 /* stopping on SIGTERM, SIGINT, SIGHUP */
 #define STOP_GRACE_MS        6000L /* to finish the message in hand, send the marks earned and log
                                       out; the run is gone within about 10 s of the signal */
+#define STOP_CHECK_MS        250L  /* longest wait between two looks at the stop flag */
 
 /* delivery */
 #define JOURNAL_TOKEN_MAX    64    /* where a sink is about to write (state journal intents) */

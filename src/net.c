@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mf_limits.h"
 #include "net.h"
 #include "signals.h"
 #include "xmalloc.h"
@@ -35,10 +36,15 @@ net_wait(int fd, short events, int timeout_ms)
 	/* A signal that asks us to stop cuts every wait to what is left of
 	 * the grace period, so a stopping run cannot hang on the server. */
 	for (;;) {
-		long left = deadline - net_now_ms(), grace = signals_stop_left_ms();
+		long left = deadline - net_now_ms(), grace = signals_stop_left_ms(), slice;
 		if (grace < left)
 			left = grace;
-		r = poll(&pfd, 1, left > 0 ? (int)left : 0);
+		/* A signal that lands just before poll() does not wake it:
+		 * wait in slices, looking at the stop flag between them. */
+		slice = left > STOP_CHECK_MS ? STOP_CHECK_MS : left;
+		r = poll(&pfd, 1, slice > 0 ? (int)slice : 0);
+		if (r == 0 && slice < left)
+			continue;
 		if (r >= 0 || errno != EINTR)
 			break;
 	}
@@ -121,9 +127,11 @@ lookup(const char *host, unsigned port, int timeout_ms, struct addrinfo **res, i
 	}
 	while ((r = gai_error(&l->cb)) == EAI_INPROGRESS) {
 		long left = deadline - net_now_ms(), grace = signals_stop_left_ms();
+		struct timespec ts;
 		if (grace < left)
 			left = grace;
-		struct timespec ts;
+		if (left > STOP_CHECK_MS)
+			left = STOP_CHECK_MS; /* see net_wait */
 		if (left <= 0) {
 			*timed_out = 1;
 			if (gai_cancel(&l->cb) == EAI_NOTCANCELED)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mf_limits.h"
 #include "proc.h"
 #include "signals.h"
 #include "xmalloc.h"
@@ -250,11 +251,16 @@ proc_wait(struct proc *p, struct proc_reader *r, size_t nr, long deadline)
 		 * period (an MDA delivering the message in hand), no longer. */
 		if (grace <= 0) {
 			proc_kill(p);
-			p->end = PROC_STOPPED;
+			if (p->end != PROC_EXITED)
+				p->end = PROC_STOPPED; /* an exit just before the kill stands */
 			break;
 		}
 		if (grace < left)
 			left = grace;
+		/* A stop signal that lands just before poll() does not wake
+		 * it: look again at least this often. */
+		if (left > STOP_CHECK_MS)
+			left = STOP_CHECK_MS;
 		if (p->stop != NULL && *p->stop) {
 			proc_kill(p);
 			if (p->end == PROC_TIMEDOUT)
