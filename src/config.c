@@ -24,7 +24,7 @@
 #include "mf_limits.h"
 #include "xmalloc.h"
 
-enum key_type { K_STRING, K_PATH, K_COMMAND, K_BOOL, K_INT, K_ENUM, K_LIST, K_PIN, K_SECRET };
+enum key_type { K_STRING, K_PATH, K_COMMAND, K_BOOL, K_INT, K_ENUM, K_LIST, K_PIN, K_SECRET, K_SIZE };
 
 struct choice {
 	const char *name;
@@ -46,8 +46,13 @@ static const struct choice tls_choices[] = {
 static const struct choice version_choices[] = { { "1.2", 12 }, { "1.3", 13 }, { NULL, 0 } };
 static const struct choice auth_choices[] = {
 	{ "auto", AUTH_AUTO }, { "plain", AUTH_PLAIN }, { "login", AUTH_LOGIN }, { NULL, 0 } };
-static const struct choice fetch_choices[] = { { "unseen", FETCH_UNSEEN }, { "all", FETCH_ALL }, { NULL, 0 } };
-static const struct choice deliver_choices[] = { { "mda", DELIVER_MDA }, { "mbox", DELIVER_MBOX }, { NULL, 0 } };
+static const struct choice fetch_choices[] = {
+	{ "unseen", FETCH_UNSEEN }, { "all", FETCH_ALL }, { "new", FETCH_NEW }, { NULL, 0 }
+};
+static const struct choice deliver_choices[] = {
+	{ "mda", DELIVER_MDA }, { "mbox", DELIVER_MBOX }, { "maildir", DELIVER_MAILDIR },
+	{ "smtp", DELIVER_SMTP }, { "lmtp", DELIVER_LMTP }, { NULL, 0 }
+};
 static const struct choice store_choices[] = { { "secret", PWSTORE_SECRET }, { NULL, 0 } };
 static const struct choice bool_choices[] = {
 	{ "yes", 1 }, { "no", 0 }, { "true", 1 }, { "false", 0 }, { "on", 1 }, { "off", 0 },
@@ -79,6 +84,13 @@ static const struct key keys[] = {
 	{ "mda", K_COMMAND, OFF(mda), "/usr/bin/procmail -d %T", NULL, 0, 0 },
 	{ "mda_timeout", K_INT, OFF(mda_timeout), "300", NULL, 1, 86400 },
 	{ "mbox", K_PATH, OFF(mbox), NULL, NULL, 0, 0 },
+	{ "maildir", K_PATH, OFF(maildir), NULL, NULL, 0, 0 },
+	{ "smtp", K_STRING, OFF(smtp), NULL, NULL, 0, 0 },
+	{ "lmtp", K_STRING, OFF(lmtp), NULL, NULL, 0, 0 },
+	{ "recipient", K_STRING, OFF(recipient), NULL, NULL, 0, 0 },
+	{ "limit", K_SIZE, OFF(limit), NULL, NULL, 0, 0 },
+	{ "fetch_limit", K_INT, OFF(fetch_limit), NULL, NULL, 1, 1000000 },
+	{ "delete_after", K_INT, OFF(delete_after), NULL, NULL, 1, 36500 },
 	{ "timeout", K_INT, OFF(timeout), "60", NULL, 1, 3600 },
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -261,6 +273,81 @@ check_mda_escapes(const char *cmd, char *bad)
 	return 0;
 }
 
+int
+config_parse_size(const char *v, unsigned long long *out)
+{
+	char *end;
+	unsigned long long n, mult = 1;
+
+	if (v[0] < '0' || v[0] > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end == 'k' || *end == 'K')
+		mult = 1024;
+	else if (*end == 'm' || *end == 'M')
+		mult = 1024 * 1024;
+	else if (*end == 'g' || *end == 'G')
+		mult = 1024ull * 1024 * 1024;
+	else if (*end != '\0')
+		return -1;
+	if (mult != 1 && end[1] != '\0')
+		return -1;
+	if (n == 0 || n > IMAP_LITERAL_MAX / mult)
+		return -1;
+	*out = n * mult;
+	return 0;
+}
+
+/* Whether v is HOST or HOST:PORT ([V6]:PORT), the port 1..65535; with
+ * need_port the port must be there. */
+static int
+check_host_port(const char *v, int need_port)
+{
+	const char *colon, *host_end;
+	char *end;
+	long port;
+
+	if (v[0] == '[') {
+		host_end = strchr(v, ']');
+		if (host_end == NULL || host_end == v + 1)
+			return -1;
+		colon = host_end[1] == ':' ? host_end + 1 : NULL;
+		if (colon == NULL && host_end[1] != '\0')
+			return -1;
+	} else {
+		colon = strrchr(v, ':');
+		if (colon != NULL && strchr(v, ':') != colon)
+			return -1; /* a bare IPv6 address: it needs brackets */
+		host_end = colon != NULL ? colon : v + strlen(v);
+		if (host_end == v)
+			return -1;
+	}
+	for (const char *p = v; p < host_end; p++)
+		if ((unsigned char)*p <= ' ' || *p == '/')
+			return -1;
+	if (colon == NULL)
+		return need_port ? -1 : 0;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno != 0 || end == colon + 1 || *end != '\0' || port < 1 || port > 65535)
+		return -1;
+	return 0;
+}
+
+/* A recipient: a mail address or a local user name, nothing an SMTP
+ * command line could take for anything but the address. */
+static int
+address_ok(const char *v)
+{
+	for (const char *p = v; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '<' || *p == '>')
+			return 0;
+	return v[0] != '\0';
+}
+
 /* Parses value v of key k into account a. */
 static int
 set_key(struct account *a, const struct key *k, const char *v, const char *file, const char *sec,
@@ -308,6 +395,11 @@ set_key(struct account *a, const struct key *k, const char *v, const char *file,
 		if (parse_folders(a, v) < 0)
 			return key_error(err, file, sec, k->name, "'%s' is not a comma-separated list of folder names", v);
 		return 0;
+	case K_SIZE:
+		if (config_parse_size(v, (unsigned long long *)field) < 0)
+			return key_error(err, file, sec, k->name, "'%s' is not a size: a number of bytes, or of K, M or G "
+			    "(KiB, MiB, GiB), from 1 to 2047M", v);
+		return 0;
 	case K_PIN:
 		if (parse_pin(v, a->pin) < 0)
 			return key_error(err, file, sec, k->name,
@@ -332,6 +424,10 @@ account_free(struct account *a)
 	free(a->folders);
 	free(a->mda);
 	free(a->mbox);
+	free(a->maildir);
+	free(a->smtp);
+	free(a->lmtp);
+	free(a->recipient);
 	free(a->who);
 	memset(a, 0, sizeof *a);
 }
@@ -365,7 +461,8 @@ account_load(dictionary *d, const char *file, const char *sec, const struct conf
 {
 	char *name, bad;
 	int port_set = 0, tls_set = 0, deliver_set = 0, nsources;
-	int mda_level = 0, mbox_level = 0; /* 0 unset, 1 [defaults], 2 the account's section */
+	int mda_level = 0, mbox_level = 0, maildir_level = 0; /* 0 unset, 1 [defaults], 2 the account's section */
+	int file_level;
 
 	memset(a, 0, sizeof *a);
 	a->name = xstrdup(sec);
@@ -397,6 +494,8 @@ account_load(dictionary *d, const char *file, const char *sec, const struct conf
 			mda_level = from == sec ? 2 : 1;
 		} else if (strcmp(k->name, "mbox") == 0) {
 			mbox_level = from == sec ? 2 : 1;
+		} else if (strcmp(k->name, "maildir") == 0) {
+			maildir_level = from == sec ? 2 : 1;
 		}
 		if (v != NULL && set_key(a, k, v, file, from, err) != 0)
 			return err->code;
@@ -430,15 +529,39 @@ account_load(dictionary *d, const char *file, const char *sec, const struct conf
 	 * mbox given, the one in the account's own section wins over one in
 	 * [defaults]; both at the same level is a question only the user can
 	 * answer. */
-	if (!deliver_set && mbox_level > 0) {
-		if (mda_level == mbox_level)
+	file_level = mbox_level > maildir_level ? mbox_level : maildir_level;
+	if (!deliver_set && file_level > 0) {
+		if (mbox_level == maildir_level)
 			return key_error(err, file, sec, "deliver",
-			    "missing, and both mda and mbox are set; set deliver = mda or deliver = mbox");
-		if (mbox_level > mda_level)
-			a->deliver = DELIVER_MBOX;
+			    "missing, and both mbox and maildir are set; set deliver = mbox or deliver = maildir");
+		if (mda_level == file_level)
+			return key_error(err, file, sec, "deliver", "missing, and both mda and %s are set; "
+			    "set deliver = mda or deliver = %s", mbox_level > maildir_level ? "mbox" : "maildir",
+			    mbox_level > maildir_level ? "mbox" : "maildir");
+		if (file_level > mda_level)
+			a->deliver = mbox_level > maildir_level ? DELIVER_MBOX : DELIVER_MAILDIR;
 	}
 	if (a->deliver == DELIVER_MBOX && a->mbox == NULL)
 		return key_error(err, file, sec, "mbox", "missing; deliver = mbox needs the path of the mbox file");
+	if (a->deliver == DELIVER_MAILDIR && a->maildir == NULL)
+		return key_error(err, file, sec, "maildir", "missing; deliver = maildir needs the path of the Maildir");
+	if (a->deliver == DELIVER_SMTP && a->smtp == NULL)
+		a->smtp = xstrdup("localhost:25");
+	if (a->smtp != NULL && check_host_port(a->smtp, 0) < 0)
+		return key_error(err, file, sec, "smtp", "'%s' is not HOST or HOST:PORT (an IPv6 address in "
+		    "brackets: [::1]:25); the port is 1 to 65535", a->smtp);
+	if (a->deliver == DELIVER_LMTP && a->lmtp == NULL)
+		return key_error(err, file, sec, "lmtp", "missing; deliver = lmtp needs the path of the LMTP socket "
+		    "or HOST:PORT");
+	if (a->lmtp != NULL && a->lmtp[0] != '/' && check_host_port(a->lmtp, 1) < 0)
+		return key_error(err, file, sec, "lmtp", "'%s' is neither a socket path (starting with /) nor "
+		    "HOST:PORT (the port is 1 to 65535)", a->lmtp);
+	if (a->recipient != NULL && !address_ok(a->recipient))
+		return key_error(err, file, sec, "recipient", "'%s' is not a mail address or a local user name "
+		    "(no blanks, control characters, < or >)", a->recipient);
+	if (a->delete_after > 0 && !a->keep)
+		return key_error(err, file, sec, "delete_after", "needs keep = yes (with keep = no, mail is deleted "
+		    "at once)");
 	switch (check_mda_escapes(a->mda, &bad)) {
 	case -1:
 		return key_error(err, file, sec, "mda", "unknown escape %%%c; only %%T, %%F and %%%% are allowed", bad ? bad : ' ');
@@ -450,6 +573,10 @@ account_load(dictionary *d, const char *file, const char *sec, const struct conf
 			a->keep = ov->keep;
 		if (ov->fetch_all)
 			a->fetch = FETCH_ALL;
+		if (ov->limit > 0)
+			a->limit = ov->limit;
+		if (ov->fetch_limit > 0)
+			a->fetch_limit = ov->fetch_limit;
 	}
 	a->who = xasprintf("%s (%s@%s)", a->name, a->user, a->host);
 	return 0;
@@ -854,10 +981,29 @@ config_print(const struct config *cfg, FILE *fp)
 			fprintf(fp, "%s%s", j ? ", " : "", a->folders[j]);
 		fprintf(fp, "\nfetch = %s\nkeep = %s\ndeliver = %s\n", choice_name(fetch_choices, a->fetch),
 		    a->keep ? "yes" : "no", choice_name(deliver_choices, a->deliver));
-		if (a->deliver == DELIVER_MDA)
+		switch (a->deliver) {
+		case DELIVER_MDA:
 			fprintf(fp, "mda = %s\nmda_timeout = %d\n", a->mda, a->mda_timeout);
-		else
+			break;
+		case DELIVER_MBOX:
 			fprintf(fp, "mbox = %s\n", a->mbox);
+			break;
+		case DELIVER_MAILDIR:
+			fprintf(fp, "maildir = %s\n", a->maildir);
+			break;
+		case DELIVER_SMTP:
+		case DELIVER_LMTP:
+			fprintf(fp, "%s = %s\nrecipient = %s\n", a->deliver == DELIVER_SMTP ? "smtp" : "lmtp",
+			    a->deliver == DELIVER_SMTP ? a->smtp : a->lmtp,
+			    a->recipient != NULL ? a->recipient : "(the local user)");
+			break;
+		}
+		if (a->limit > 0)
+			fprintf(fp, "limit = %llu\n", a->limit);
+		if (a->fetch_limit > 0)
+			fprintf(fp, "fetch_limit = %d\n", a->fetch_limit);
+		if (a->delete_after > 0)
+			fprintf(fp, "delete_after = %d\n", a->delete_after);
 		fprintf(fp, "timeout = %d\n", a->timeout);
 	}
 }

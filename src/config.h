@@ -11,8 +11,8 @@
 
 enum tls_mode { TLS_IMPLICIT, TLS_STARTTLS, TLS_NONE };
 enum auth_mode { AUTH_AUTO, AUTH_PLAIN, AUTH_LOGIN };
-enum fetch_mode { FETCH_UNSEEN, FETCH_ALL };
-enum deliver_kind { DELIVER_MDA, DELIVER_MBOX };
+enum fetch_mode { FETCH_UNSEEN, FETCH_ALL, FETCH_NEW };
+enum deliver_kind { DELIVER_MDA, DELIVER_MBOX, DELIVER_MAILDIR, DELIVER_SMTP, DELIVER_LMTP };
 enum password_store { PWSTORE_NONE, PWSTORE_SECRET };
 
 /* One account, as resolved from its section and [defaults]. */
@@ -41,6 +41,13 @@ struct account {
 	char *mda;
 	int mda_timeout;         /* seconds */
 	char *mbox;
+	char *maildir;           /* deliver = maildir: the Maildir's path (~ expanded) */
+	char *smtp;              /* deliver = smtp: "HOST[:PORT]" */
+	char *lmtp;              /* deliver = lmtp: a socket path (starts with '/') or "HOST:PORT" */
+	char *recipient;         /* RCPT TO for smtp/lmtp; NULL: the local user running mailfetch */
+	unsigned long long limit; /* bytes; larger messages are left on the server; 0: none */
+	int fetch_limit;         /* messages per folder per run; 0: none */
+	int delete_after;        /* days after delivery to delete on the server (keep = yes); 0: never */
 	int timeout;             /* seconds */
 	char *who;               /* "NAME (USER@HOST)": prefix of error lines */
 };
@@ -55,6 +62,8 @@ struct config {
 struct config_overrides {
 	int keep;       /* -1: as configured, 0: --delete, 1: --keep */
 	int fetch_all;  /* --all */
+	unsigned long long limit; /* --limit; 0: as configured */
+	int fetch_limit;          /* --fetch-limit; 0: as configured */
 };
 
 /* Loads and validates path.  Returns 0 and sets *out (free with
@@ -68,6 +77,10 @@ char *config_default_path(void);
 
 /* Prints the resolved accounts, secrets hidden, for --check-config. */
 void config_print(const struct config *cfg, FILE *fp);
+
+/* Parses a size ("10M", "500k", "2G", "12345"; K/M/G are KiB/MiB/GiB) of
+ * 1 byte to 2047 MiB; 0, or -1 if v is not one. */
+int config_parse_size(const char *v, unsigned long long *out);
 
 /* Expands ~ and $HOME at the start of a path; the caller frees the result. */
 char *config_expand_path(const char *path);

@@ -16,7 +16,16 @@ sink_open(const struct account *a, const char *who, struct mf_error *err)
 {
 	struct sink *s = xcalloc(1, sizeof *s);
 
-	s->ops = a->deliver == DELIVER_MBOX ? &sink_mbox_ops : &sink_mda_ops;
+	switch (a->deliver) {
+	case DELIVER_MBOX:
+		s->ops = &sink_mbox_ops;
+		break;
+	case DELIVER_MDA:
+		s->ops = &sink_mda_ops;
+		break;
+	default:
+		fatal("sink_open: no sink for deliver = %d", a->deliver);
+	}
 	s->acct = a;
 	s->who = who;
 	buf_init(&s->out, 0);

@@ -45,6 +45,8 @@ struct session {
 	int sink_down;         /* the sink failed temporarily: no more deliveries this run */
 	int journal_failed;    /* reported once */
 	uint32_t uid_in_hand;  /* the message being delivered */
+	int check_only;        /* --check: count, change nothing */
+	unsigned long counted; /* --check: messages that would be fetched */
 };
 
 /* A journal that cannot be written costs only the protection against
@@ -245,6 +247,8 @@ static const struct imap_fetch_ops fetch_ops = {
 	.stop = want_stop,
 };
 
+static int finish_journaled_marks(struct session *s, uint32_t *uids, size_t *n, struct mf_error *err);
+
 /* Messages an earlier run delivered but could not mark (it was killed, or
  * the server refused the marks) are in the journal: mark them now and
  * take them out of uids[0..*n) instead of delivering them again.  Only
@@ -253,6 +257,25 @@ static const struct imap_fetch_ops fetch_ops = {
  * wait for a server that will not take old marks. */
 static int
 finish_journaled(struct session *s, uint32_t *uids, size_t *n, struct mf_error *err)
+{
+	if (s->check_only) {
+		/* Only count: what the journal holds is not to be fetched. */
+		const uint32_t *had;
+		size_t nhad = state_pending(s->state, s->folder, s->uidvalidity, &had), k = 0, j = 0;
+		for (size_t i = 0; i < *n; i++) {
+			while (j < nhad && had[j] < uids[i])
+				j++;
+			if (j == nhad || had[j] != uids[i])
+				uids[k++] = uids[i];
+		}
+		*n = k;
+		return 0;
+	}
+	return finish_journaled_marks(s, uids, n, err);
+}
+
+static int
+finish_journaled_marks(struct session *s, uint32_t *uids, size_t *n, struct mf_error *err)
 {
 	const uint32_t *had;
 	size_t nhad, k = 0, j = 0, nmark = 0, ngone = 0;
@@ -311,6 +334,41 @@ settle_unmarked(struct session *s)
 	s->done_bytes = 0;
 }
 
+/* Messages over the account's limit stay on the server untouched; each is
+ * reported once, on the run that first sees it, not on every run. */
+static int
+report_too_big(struct session *s, const char *base, struct mf_error *err)
+{
+	char criteria[128];
+	uint32_t *big = NULL, *fresh = NULL;
+	size_t nbig = 0;
+	int nfresh, rc;
+
+	snprintf(criteria, sizeof criteria, "%s LARGER %llu", base, s->a->limit);
+	if ((rc = imap_uid_search(s->imap, criteria, &big, &nbig, err)) != 0)
+		return rc;
+	if (s->check_only) {
+		if (nbig > 0)
+			printf("%s: %s: %zu message%s over the limit of %llu bytes, left on the server\n", s->a->name,
+			    s->folder, nbig, nbig == 1 ? "" : "s", s->a->limit);
+		free(big);
+		return 0;
+	}
+	nfresh = state_too_big(s->state, s->folder, s->uidvalidity, big, nbig, &fresh, err);
+	if (nfresh < 0) {
+		journal_error(s, err);
+		fresh = big;
+		nfresh = (int)nbig;
+		big = NULL;
+	}
+	for (int i = 0; i < nfresh; i++)
+		log_warn(s->a->who, "%s: UID %u is larger than limit (%llu bytes); it stays on the server, "
+		    "raise limit to fetch it (said once)", s->folder, fresh[i], s->a->limit);
+	free(fresh);
+	free(big);
+	return 0;
+}
+
 /* One folder: select, search, then fetch, deliver and mark batch by batch.
  * A refusal the session survives (a tagged NO) is reported here and ends
  * only this folder; anything else is returned and ends the account. */
@@ -320,12 +378,19 @@ poll_folder(struct session *s, const char *folder, struct mf_error *err)
 	struct imap_folder f;
 	uint32_t *uids = NULL;
 	size_t n = 0;
+	const char *base;
+	char criteria[128];
 	int rc;
 
 	s->folder = folder;
 	/* Messages flagged \Deleted (by us without UIDPLUS, or by another
 	 * client) are on their way out: never fetch them. */
-	rc = imap_select_search(s->imap, folder, s->a->fetch == FETCH_ALL ? "UNDELETED" : "UNSEEN UNDELETED", &f, err);
+	base = s->a->fetch == FETCH_UNSEEN ? "UNSEEN UNDELETED" : "UNDELETED";
+	if (s->a->limit > 0)
+		snprintf(criteria, sizeof criteria, "%s NOT LARGER %llu", base, s->a->limit);
+	else
+		snprintf(criteria, sizeof criteria, "%s", base);
+	rc = imap_select_search(s->imap, folder, criteria, &f, err);
 	if (rc != 0) {
 		if (!err->reply)
 			return rc;
@@ -347,9 +412,25 @@ poll_folder(struct session *s, const char *folder, struct mf_error *err)
 		return 0;
 	}
 	s->uidvalidity = f.uidvalidity;
+	if (s->a->limit > 0 && (rc = report_too_big(s, base, err)) != 0)
+		goto fail;
 	if ((rc = finish_journaled(s, uids, &n, err)) != 0)
 		goto fail;
 	if (s->sink_down || signals_stop()) {
+		free(uids);
+		return 0;
+	}
+	if (s->a->fetch_limit > 0 && n > (size_t)s->a->fetch_limit) {
+		/* The oldest first; the rest waits for the next run (exit 13). */
+		log_info(s->a->name, "%s: fetch_limit %d leaves %zu message%s for the next run", folder,
+		    s->a->fetch_limit, n - (size_t)s->a->fetch_limit, n - (size_t)s->a->fetch_limit == 1 ? "" : "s");
+		n = (size_t)s->a->fetch_limit;
+		if (!s->check_only)
+			s->result = status_worse(s->result, MF_LIMIT);
+	}
+	if (s->check_only) {
+		printf("%s: %s: %zu message%s to fetch\n", s->a->name, folder, n, n == 1 ? "" : "s");
+		s->counted += n;
 		free(uids);
 		return 0;
 	}
@@ -432,9 +513,9 @@ out:
 }
 
 int
-fetch_account(const struct account *a)
+fetch_account(const struct account *a, int check_only)
 {
-	struct session s = { .a = a, .result = MF_NOMAIL };
+	struct session s = { .a = a, .result = MF_NOMAIL, .check_only = check_only };
 	struct mf_error err = { 0 };
 	int rc;
 
@@ -442,13 +523,15 @@ fetch_account(const struct account *a)
 	rc = state_open(a, &s.state, &err);
 	if (rc == 0)
 		rc = session_open(&s, &err);
-	if (rc == 0) {
+	if (rc == 0 && !check_only) {
 		s.sink = sink_open(a, a->who, &err);
 		rc = s.sink == NULL ? err.code : 0;
 	}
 	if (rc == 0) {
-		sink_set_intent(s.sink, on_intent, &s, state_last_intent(s.state));
-		conn_set_wait_hook(s.conn, on_wait, &s);
+		if (!check_only) {
+			sink_set_intent(s.sink, on_intent, &s, state_last_intent(s.state));
+			conn_set_wait_hook(s.conn, on_wait, &s);
+		}
 		s.spool = spool_new();
 		for (size_t i = 0; i < a->nfolders && rc == 0 && !signals_stop(); i++)
 			rc = poll_folder(&s, a->folders[i], &err);
@@ -464,13 +547,21 @@ fetch_account(const struct account *a)
 		log_error(a->who, "%s", err.msg);
 		s.result = status_worse(s.result, rc);
 	}
-	if (s.delivered > 0)
+	if (s.delivered > 0 || s.counted > 0)
 		s.result = status_worse(s.result, MF_OK);
-	if (s.conn != NULL)
+	if (check_only && rc == 0) {
+		printf("%s: %lu message%s for %s@%s\n", a->name, s.counted, s.counted == 1 ? "" : "s", a->user, a->host);
+		fflush(stdout);
+	}
+	if (s.conn != NULL && !check_only)
 		log_info(a->name, "%lu message%s (%llu bytes) for %s@%s: %lu delivered, %lu failed",
 		    s.delivered + s.failed, s.delivered + s.failed == 1 ? "" : "s", s.bytes, a->user, a->host,
 		    s.delivered, s.failed);
 	sink_close(s.sink);
+	if (check_only) {
+		state_discard(s.state);
+		s.state = NULL;
+	}
 	if (state_close(s.state, &err) != 0) {
 		log_error(a->who, "%s", err.msg);
 		s.result = status_worse(s.result, MF_EINTERNAL);

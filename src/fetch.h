@@ -6,7 +6,9 @@
 #include "config.h"
 
 /* Polls account a; returns its exit code (MF_OK, MF_NOMAIL or an error,
- * already reported on stderr). */
-int fetch_account(const struct account *a);
+ * already reported on stderr).  With check_only (--check), it logs in,
+ * prints on stdout how many messages each folder would give, and fetches,
+ * delivers and marks nothing: MF_OK if there is mail, else MF_NOMAIL. */
+int fetch_account(const struct account *a, int check_only);
 
 #endif

@@ -466,6 +466,31 @@ struct uid_list {
 	int overflow;
 };
 
+static int cmp_u32(const void *a, const void *b);
+
+/* The UIDs a search found, sorted and without duplicates: *n of them in
+ * l->v.  An overflowing list is a protocol error (l->v freed). */
+static int
+uid_list_finish(struct uid_list *l, size_t *n, struct mf_error *err)
+{
+	size_t k = 0;
+
+	if (l->overflow) {
+		free(l->v);
+		l->v = NULL;
+		return err_set(err, MF_EPROTO, "server returned more than %u UIDs for one search; "
+		    "report this to the server's administrator", IMAP_SEARCH_MAX);
+	}
+	if (l->n > 0) {
+		qsort(l->v, l->n, sizeof *l->v, cmp_u32);
+		for (size_t i = 0; i < l->n; i++)
+			if (k == 0 || l->v[i] != l->v[k - 1])
+				l->v[k++] = l->v[i];
+	}
+	*n = k;
+	return 0;
+}
+
 static void
 search_untagged(struct imap *im, const struct imap_response *r, void *ctx)
 {
@@ -813,19 +838,39 @@ imap_select_search(struct imap *im, const char *folder, const char *criteria, st
 			snprintf(what, sizeof what, "%s: UID SEARCH", folder);
 		return refused(err, what, ss.st[i], ss.text[i]);
 	}
-	if (l.overflow) {
-		free(l.v);
-		return err_set(err, MF_EPROTO, "server returned more than %u UIDs for one search; "
-		    "report this to the server's administrator", IMAP_SEARCH_MAX);
-	}
-	if (l.n > 0) {
-		qsort(l.v, l.n, sizeof *l.v, cmp_u32);
-		for (size_t i = 0; i < l.n; i++)
-			if (k == 0 || l.v[i] != l.v[k - 1])
-				l.v[k++] = l.v[i];
-	}
+	if ((rc = uid_list_finish(&l, &k, err)) != 0)
+		return rc;
 	out->uids = l.v;
 	out->n = k;
+	return 0;
+}
+
+int
+imap_uid_search(struct imap *im, const char *criteria, uint32_t **uids, size_t *n, struct mf_error *err)
+{
+	struct uid_list l = { 0 };
+	struct cmd_handler h = { .untagged = search_untagged, .ctx = &l };
+	struct select_search ss = { { IMAP_ST_NONE, IMAP_ST_NONE }, { "", "" } };
+	struct buf cmd;
+	int rc;
+
+	*uids = NULL;
+	*n = 0;
+	buf_init(&cmd, 0);
+	buf_printf(&cmd, "UID SEARCH %s", criteria);
+	rc = imap_send(im, cmd.data, PEND_SEARCH, 0, 0, err);
+	buf_free(&cmd);
+	while (rc == 0 && im->npend > 0)
+		rc = imap_pump(im, &h, select_search_done, &ss, err);
+	if (rc == 0 && ss.st[1] != IMAP_ST_OK)
+		rc = refused(err, "UID SEARCH", ss.st[1], ss.text[1]);
+	if (rc == 0)
+		rc = uid_list_finish(&l, n, err);
+	if (rc != 0) {
+		free(l.v);
+		return rc;
+	}
+	*uids = l.v;
 	return 0;
 }
 

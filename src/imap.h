@@ -56,6 +56,11 @@ struct imap_folder {
 int imap_select_search(struct imap *im, const char *folder, const char *criteria, struct imap_folder *out,
     struct mf_error *err);
 
+/* UID SEARCH criteria in the selected folder: *uids (sorted, no
+ * duplicates; the caller frees) and *n.  A tagged NO/BAD is MF_ESERVER
+ * with err->reply set. */
+int imap_uid_search(struct imap *im, const char *criteria, uint32_t **uids, size_t *n, struct mf_error *err);
+
 /* What imap_fetch() hands back to its caller. */
 struct imap_fetch_ops {
 	/* Each message received in full, or known to be lost.  msg is NULL

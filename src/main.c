@@ -25,6 +25,7 @@ struct options {
 	const char *config;
 	const char *lockfile;
 	int check_config;
+	int check;
 	int no_mail_ok;
 	struct config_overrides ov;
 };
@@ -45,6 +46,10 @@ usage(FILE *fp)
 	    "  -k, --keep           mark fetched mail \\Seen and keep it (keep = yes)\n"
 	    "      --delete         delete fetched mail after delivery (keep = no)\n"
 	    "  -a, --all            fetch all messages, not only unseen ones\n"
+	    "      --check          count what would be fetched, fetch nothing; exit 0 if\n"
+	    "                       there is mail, 1 if not\n"
+	    "      --limit SIZE     leave messages larger than SIZE (10M, 500k...) on the server\n"
+	    "      --fetch-limit N  fetch at most N messages per folder\n"
 	    "      --no-mail-ok     exit 0 rather than 1 when there was no mail\n"
 	    "      --lockfile FILE  run lock (default $XDG_STATE_HOME/mailfetch/lock)\n"
 	    "      --check-config   check the config, print the accounts, and exit\n"
@@ -54,10 +59,37 @@ usage(FILE *fp)
 	    "Exit status: 0 mail delivered, 1 no mail, 2 connection or TLS failure,\n"
 	    "3 authentication failed, 4 protocol error, 5 usage or config error,\n"
 	    "6 config file permissions, 7 server error or timeout, 8 another run is active,\n"
-	    "10 delivery failed, 11 DNS failure, 23 internal error.  See mailfetch(1).\n");
+	    "10 delivery failed, 11 DNS failure, 13 fetch limit left mail behind,\n"
+	    "23 internal error, 128+N stopped by signal N.  See mailfetch(1).\n");
 }
 
-enum { OPT_DELETE = 256, OPT_NO_MAIL_OK, OPT_LOCKFILE, OPT_CHECK_CONFIG };
+enum { OPT_DELETE = 256, OPT_NO_MAIL_OK, OPT_LOCKFILE, OPT_CHECK_CONFIG, OPT_CHECK, OPT_LIMIT, OPT_FETCH_LIMIT };
+
+/* getopt_long takes any unique prefix of a long option for the option:
+ * --check would silently be --check-config.  Every long option given
+ * must be spelled out; returns 0, or MF_EUSAGE with the error reported. */
+static int
+check_long_names(int argc, char **argv, const struct option *longopts)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		size_t len;
+		int known = 0;
+		if (strcmp(a, "--") == 0)
+			break;
+		if (strncmp(a, "--", 2) != 0)
+			continue;
+		len = strcspn(a + 2, "=");
+		for (const struct option *o = longopts; o->name != NULL && !known; o++)
+			known = strlen(o->name) == len && strncmp(o->name, a + 2, len) == 0;
+		if (!known) {
+			log_error(NULL, "unknown option --%.*s (long options are never abbreviated); "
+			    "try mailfetch --help", (int)len, a + 2);
+			return MF_EUSAGE;
+		}
+	}
+	return 0;
+}
 
 static int
 parse_args(int argc, char **argv, struct options *o)
@@ -72,6 +104,9 @@ parse_args(int argc, char **argv, struct options *o)
 		{ "no-mail-ok", no_argument, NULL, OPT_NO_MAIL_OK },
 		{ "lockfile", required_argument, NULL, OPT_LOCKFILE },
 		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+		{ "check", no_argument, NULL, OPT_CHECK },
+		{ "limit", required_argument, NULL, OPT_LIMIT },
+		{ "fetch-limit", required_argument, NULL, OPT_FETCH_LIMIT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -81,6 +116,8 @@ parse_args(int argc, char **argv, struct options *o)
 	memset(o, 0, sizeof *o);
 	o->ov.keep = -1;
 	opterr = 0;
+	if (check_long_names(argc, argv, longopts) != 0)
+		return MF_EUSAGE;
 	while ((c = getopt_long(argc, argv, ":c:vqkahV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': o->config = optarg; break;
@@ -92,6 +129,26 @@ parse_args(int argc, char **argv, struct options *o)
 		case OPT_NO_MAIL_OK: o->no_mail_ok = 1; break;
 		case OPT_LOCKFILE: o->lockfile = optarg; break;
 		case OPT_CHECK_CONFIG: o->check_config = 1; break;
+		case OPT_CHECK: o->check = 1; break;
+		case OPT_LIMIT:
+			if (config_parse_size(optarg, &o->ov.limit) < 0) {
+				log_error(NULL, "--limit %s: not a size; give bytes, or a number of K, M or G (1 byte "
+				    "to 2047M)", optarg);
+				return MF_EUSAGE;
+			}
+			break;
+		case OPT_FETCH_LIMIT: {
+			char *end;
+			long n;
+			errno = 0;
+			n = strtol(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' || n < 1 || n > 1000000) {
+				log_error(NULL, "--fetch-limit %s: not a number from 1 to 1000000", optarg);
+				return MF_EUSAGE;
+			}
+			o->ov.fetch_limit = (int)n;
+			break;
+		}
 		case 'h': usage(stdout); exit(0);
 		case 'V':
 			printf("mailfetch %s\n", PACKAGE_VERSION);
@@ -193,8 +250,9 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return 0;
 	}
-	lockfd = take_lock(o.lockfile, &rc);
-	if (lockfd < 0) {
+	/* --check changes nothing: it needs no lock, and must not wait. */
+	lockfd = o.check ? -1 : take_lock(o.lockfile, &rc);
+	if (lockfd < 0 && !o.check) {
 		config_free(cfg);
 		return rc;
 	}
@@ -204,11 +262,12 @@ main(int argc, char **argv)
 			named = strcasecmp(cfg->accounts[k].name, argv[i]) == 0;
 		if (!named)
 			continue;
-		result = npolled++ ? status_worse(result, fetch_account(&cfg->accounts[k]))
-				   : fetch_account(&cfg->accounts[k]);
+		rc = fetch_account(&cfg->accounts[k], o.check);
+		result = npolled++ ? status_worse(result, rc) : rc;
 	}
 	config_free(cfg);
-	close(lockfd);
+	if (lockfd >= 0)
+		close(lockfd);
 	if (result == MF_NOMAIL && o.no_mail_ok)
 		result = MF_OK;
 	/* Stopped by a signal: say so the way shells do. */

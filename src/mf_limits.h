@@ -57,7 +57,7 @@
 #define STOP_CHECK_MS        250L  /* longest wait between two looks at the stop flag */
 
 /* delivery */
-#define JOURNAL_TOKEN_MAX    64    /* where a sink is about to write (state journal intents) */
+#define JOURNAL_TOKEN_MAX    255   /* where a sink is about to write (state journal intents) */
 #define MBOX_LOCK_TRIES      60u   /* dotlock/fcntl attempts, one every 500 ms */
 #define MBOX_DOTLOCK_STALE   300   /* seconds after which a dotlock is stale */
 

@@ -26,8 +26,8 @@
 #include "xmalloc.h"
 
 #define STATE_MAGIC "mailfetch-state 1"
-#define STATE_TOKEN_SCAN "64" /* JOURNAL_TOKEN_MAX, for sscanf */
-_Static_assert(JOURNAL_TOKEN_MAX == 64, "STATE_TOKEN_SCAN follows JOURNAL_TOKEN_MAX");
+#define STATE_TOKEN_SCAN "255" /* JOURNAL_TOKEN_MAX, for sscanf */
+_Static_assert(JOURNAL_TOKEN_MAX == 255, "STATE_TOKEN_SCAN follows JOURNAL_TOKEN_MAX");
 
 struct entry {
 	char *folder;
@@ -48,6 +48,8 @@ struct state {
 	size_t nview, view_cap;
 	struct entry *prior; /* intents an earlier run left, sorted by key (copies) */
 	size_t nprior;
+	struct entry *big;   /* messages over the account's limit, already reported ("O" lines) */
+	size_t nbig, big_cap;
 	size_t seq;
 };
 
@@ -89,6 +91,20 @@ add(struct state *st, const char *folder, uint32_t uidvalidity, uint32_t uid, co
 	st->e[st->n].voided = 0;
 	st->e[st->n].seq = st->seq++;
 	st->n++;
+}
+
+static void
+add_big(struct state *st, const char *folder, uint32_t uidvalidity, uint32_t uid)
+{
+	if (st->nbig == st->big_cap) {
+		st->big_cap = st->big_cap ? st->big_cap * 2 : 16;
+		st->big = xreallocarray(st->big, st->big_cap, sizeof *st->big);
+	}
+	memset(&st->big[st->nbig], 0, sizeof st->big[0]);
+	st->big[st->nbig].folder = xstrdup(folder);
+	st->big[st->nbig].uidvalidity = uidvalidity;
+	st->big[st->nbig].uid = uid;
+	st->nbig++;
 }
 
 static void
@@ -186,6 +202,13 @@ load(struct state *st, FILE *fp)
 		if (strchr(line, '\n') == NULL)
 			break; /* cut short: a run died writing it */
 		line[strcspn(line, "\n")] = '\0';
+		if (line[0] == 'O') {
+			if (sscanf(line, "O %lu %lu %n", &v, &u, &off) != 2 || off == 0 || v > UINT32_MAX ||
+			    u > UINT32_MAX || u == 0 || line[off] == '\0')
+				continue;
+			add_big(st, line + off, (uint32_t)v, (uint32_t)u);
+			continue;
+		}
 		if (line[0] == 'V') {
 			if (sscanf(line, "V %lu %lu %n", &v, &u, &off) != 2 || off == 0 || v > UINT32_MAX ||
 			    u > UINT32_MAX || u == 0 || line[off] == '\0')
@@ -222,7 +245,7 @@ state_write(struct state *st, int keep_open, struct mf_error *err)
 		close(st->fd);
 		st->fd = -1;
 	}
-	if (st->n == 0 && !keep_open) {
+	if (st->n == 0 && st->nbig == 0 && !keep_open) {
 		if (unlink(st->path) < 0 && errno != ENOENT)
 			return err_set(err, MF_EINTERNAL, "cannot remove %s: %s; check the state directory", st->path,
 			    strerror(errno));
@@ -237,6 +260,8 @@ state_write(struct state *st, int keep_open, struct mf_error *err)
 		else
 			buf_printf(&b, "%u %u %s\n", st->e[i].uidvalidity, st->e[i].uid, st->e[i].folder);
 	}
+	for (size_t i = 0; i < st->nbig; i++)
+		buf_printf(&b, "O %u %u %s\n", st->big[i].uidvalidity, st->big[i].uid, st->big[i].folder);
 	tmp = xasprintf("%s.tmp", st->path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0 || write(fd, b.data, b.len) != (ssize_t)b.len || fsync(fd) < 0 || rename(tmp, st->path) < 0) {
@@ -555,12 +580,67 @@ state_free(struct state *st)
 		entry_free(&st->e[i]);
 	for (size_t i = 0; i < st->nprior; i++)
 		entry_free(&st->prior[i]);
+	for (size_t i = 0; i < st->nbig; i++)
+		entry_free(&st->big[i]);
 	free(st->e);
 	free(st->prior);
+	free(st->big);
 	free(st->view);
 	free(st->path);
 	free(st->header);
 	free(st);
+}
+
+int
+state_too_big(struct state *st, const char *folder, uint32_t uidvalidity, const uint32_t *uids, size_t n,
+    uint32_t **fresh, struct mf_error *err)
+{
+	size_t k = 0, nf = 0;
+	struct buf b;
+	int rc = 0;
+
+	/* Forget what the server no longer has over the limit (uids is sorted). */
+	for (size_t i = 0; i < st->nbig; i++) {
+		struct entry *e = &st->big[i];
+		if (strcmp(e->folder, folder) == 0 &&
+		    (e->uidvalidity != uidvalidity || bsearch(&e->uid, uids, n, sizeof *uids, cmp_u32) == NULL))
+			entry_free(e);
+		else
+			st->big[k++] = *e;
+	}
+	st->nbig = k;
+	*fresh = xreallocarray(NULL, n ? n : 1, sizeof **fresh);
+	buf_init(&b, 0);
+	for (size_t i = 0; i < n; i++) {
+		int known = 0;
+		for (size_t j = 0; j < st->nbig && !known; j++)
+			known = st->big[j].uid == uids[i] && st->big[j].uidvalidity == uidvalidity &&
+			    strcmp(st->big[j].folder, folder) == 0;
+		if (known)
+			continue;
+		(*fresh)[nf++] = uids[i];
+		add_big(st, folder, uidvalidity, uids[i]);
+		buf_printf(&b, "O %u %u %s\n", uidvalidity, uids[i], folder);
+	}
+	if (b.len > 0)
+		rc = append(st, &b, 0, err);
+	buf_free(&b);
+	if (rc != 0) {
+		free(*fresh);
+		*fresh = NULL;
+		return -1;
+	}
+	return (int)nf;
+}
+
+void
+state_discard(struct state *st)
+{
+	if (st == NULL)
+		return;
+	if (st->fd >= 0)
+		close(st->fd);
+	state_free(st);
 }
 
 int
@@ -570,7 +650,7 @@ state_close(struct state *st, struct mf_error *err)
 
 	if (st == NULL)
 		return 0;
-	rc = st->fd >= 0 || st->n > 0 || access(st->path, F_OK) == 0 ? state_write(st, 0, err) : 0;
+	rc = st->fd >= 0 || st->n > 0 || st->nbig > 0 || access(st->path, F_OK) == 0 ? state_write(st, 0, err) : 0;
 	state_free(st);
 	return rc;
 }

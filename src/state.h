@@ -59,6 +59,17 @@ void state_intents_keep(struct state *st, const char *folder, const uint32_t *ui
  * state_close(); marking them again after a crash is harmless. */
 void state_forget(struct state *st, const char *folder, const uint32_t *uids, size_t n);
 
+/* Messages of folder over the account's limit now: uids[0..n) (sorted).
+ * Sets *fresh (the caller frees) to those not reported by an earlier
+ * run, records them as reported, and forgets the ones no longer there;
+ * returns how many are fresh, or -1 with err set if they could not be
+ * recorded (then report them all). */
+int state_too_big(struct state *st, const char *folder, uint32_t uidvalidity, const uint32_t *uids, size_t n,
+    uint32_t **fresh, struct mf_error *err);
+
+/* Frees without writing anything (--check changes nothing). */
+void state_discard(struct state *st);
+
 /* Writes what is left atomically (temp file, fsync, rename; no file when
  * nothing is left) and frees. */
 int state_close(struct state *st, struct mf_error *err);

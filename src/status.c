@@ -28,7 +28,7 @@ static int
 status_rank(int code)
 {
 	static const int order[] = {
-		MF_NOMAIL, MF_OK, MF_ESERVER, MF_EDNS, MF_ECONNECT, MF_EAUTH,
+		MF_NOMAIL, MF_OK, MF_LIMIT, MF_ESERVER, MF_EDNS, MF_ECONNECT, MF_EAUTH,
 		MF_EPROTO, MF_EDELIVER, MF_ELOCK, MF_EPERM, MF_EUSAGE, MF_EINTERNAL,
 	};
 	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)

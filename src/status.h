@@ -17,6 +17,7 @@ enum mf_status {
 	MF_ELOCK = 8,       /* another run holds the lock */
 	MF_EDELIVER = 10,   /* delivery failed */
 	MF_EDNS = 11,       /* host name lookup failed */
+	MF_LIMIT = 13,      /* fetch_limit left mail on the server */
 	MF_EINTERNAL = 23,  /* internal error */
 };
 
