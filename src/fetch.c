@@ -20,6 +20,7 @@
 #include "log.h"
 #include "net.h"
 #include "fetch.h"
+#include "history.h"
 #include "secret.h"
 #include "signals.h"
 #include "spool.h"
@@ -45,6 +46,8 @@ struct session {
 	int sink_down;         /* the sink failed temporarily: no more deliveries this run */
 	int journal_failed;    /* reported once */
 	uint32_t uid_in_hand;  /* the message being delivered */
+	struct history *hist;  /* delivered UIDs by day: fetch = new, delete_after; else NULL */
+	uint32_t today;
 	int check_only;        /* --check: count, change nothing */
 	unsigned long counted; /* --check: messages that would be fetched */
 };
@@ -188,6 +191,26 @@ settle(struct session *s)
 	return 1;
 }
 
+/* Delivered and durable: record uids[0..n) in the history, where the
+ * account keeps one.  With fetch = new and keep = yes that is all the
+ * marking there is (flags stay as they are): returns 1, and the journal
+ * forgets them (history_save comes before the journal is rewritten).
+ * Otherwise returns 0: the server must be told. */
+static int
+mark_or_record(struct session *s, const uint32_t *uids, size_t n)
+{
+	if (s->hist != NULL)
+		history_add(s->hist, s->folder, s->uidvalidity, uids, n, s->today);
+	if (s->a->fetch == FETCH_NEW && s->a->keep) {
+		state_forget(s->state, s->folder, uids, n);
+		return 1;
+	}
+	if (!s->a->keep && !mark_expunge(s))
+		/* Plain EXPUNGE would also remove what other clients marked. */
+		log_warn(s->a->who, "server lacks UIDPLUS: %zu messages flagged \\Deleted but not expunged", n);
+	return 0;
+}
+
 /* A chunk's FETCH is over: make its deliveries durable, then (only then)
  * tell the server about them. */
 static void
@@ -205,10 +228,8 @@ on_chunk_done(void *ctx, const uint32_t *uids, size_t n, const char *refused)
 	}
 	if (!settle(s))
 		return;
-	if (!s->a->keep && !mark_expunge(s))
-		/* Plain EXPUNGE would also remove what other clients marked. */
-		log_warn(s->a->who, "server lacks UIDPLUS: %zu messages flagged \\Deleted but not expunged", s->ndone);
-	imap_fetch_mark(s->imap, s->done, s->ndone, mark_flags(s), mark_expunge(s));
+	if (!mark_or_record(s, s->done, s->ndone))
+		imap_fetch_mark(s->imap, s->done, s->ndone, mark_flags(s), mark_expunge(s));
 	s->ndone = 0;
 	s->done_bytes = 0;
 }
@@ -309,6 +330,10 @@ finish_journaled_marks(struct session *s, uint32_t *uids, size_t *n, struct mf_e
 	}
 	log_info(s->a->name, "%s: %zu message%s delivered by an earlier run, marking only", s->folder, nmark,
 	    nmark == 1 ? "" : "s");
+	if (mark_or_record(s, mark, nmark)) {
+		free(mark);
+		return 0;
+	}
 	rc = imap_mark(s->imap, mark, nmark, mark_flags(s), mark_expunge(s), &fetch_ops, s, err);
 	free(mark);
 	if (rc != 0 && err->reply) {
@@ -327,11 +352,65 @@ settle_unmarked(struct session *s)
 {
 	if (s->ndone == 0)
 		return;
-	if (settle(s))
+	if (settle(s) && !mark_or_record(s, s->done, s->ndone))
 		log_warn(s->a->who, "%s: %zu delivered message%s could not be marked on the server; "
 		    "the next run marks them", s->folder, s->ndone, s->ndone == 1 ? "" : "s");
 	s->ndone = 0;
 	s->done_bytes = 0;
+}
+
+/* The folder's history counts only under the UIDVALIDITY it was kept
+ * for: after a change every message in the folder is new. */
+static void
+history_check(struct session *s)
+{
+	uint32_t old;
+
+	if (!history_known(s->hist, s->folder, &old)) {
+		history_reset(s->hist, s->folder, s->uidvalidity);
+		return;
+	}
+	if (old == s->uidvalidity)
+		return;
+	log_warn(s->a->who, "%s: UIDVALIDITY changed from %u to %u (the folder was rebuilt on the server); "
+	    "%s", s->folder, old, s->uidvalidity, s->a->fetch == FETCH_NEW ?
+	    "every message in it counts as new and is fetched" : "mail delivered before is no longer deleted by "
+	    "delete_after");
+	if (!s->check_only)
+		history_reset(s->hist, s->folder, s->uidvalidity);
+}
+
+/* delete_after: what this account delivered more than that many days
+ * ago is deleted on the server (\Deleted and UID EXPUNGE of exactly
+ * those UIDs); never anything it did not deliver. */
+static int
+delete_old(struct session *s, struct mf_error *err)
+{
+	uint32_t *old = NULL;
+	size_t n = history_before(s->hist, s->folder, s->today - (uint32_t)s->a->delete_after, &old);
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if (!imap_has_cap(s->imap, IMAP_CAP_UIDPLUS)) {
+		log_warn(s->a->who, "%s: %zu message%s delivered more than %d days ago not deleted: the server lacks "
+		    "UIDPLUS, and a plain EXPUNGE would also remove what other clients marked", s->folder, n,
+		    n == 1 ? "" : "s", s->a->delete_after);
+		free(old);
+		return 0;
+	}
+	rc = imap_mark(s->imap, old, n, "\\Deleted", 1, NULL, NULL, err);
+	if (rc == 0) {
+		log_info(s->a->name, "%s: %zu message%s delivered more than %d days ago deleted on the server",
+		    s->folder, n, n == 1 ? "" : "s", s->a->delete_after);
+		history_remove(s->hist, s->folder, old, n);
+	} else if (err->reply) {
+		log_error(s->a->who, "%s: %s", s->folder, err->msg);
+		s->result = status_worse(s->result, rc);
+		rc = 0;
+	}
+	free(old);
+	return rc;
 }
 
 /* Messages over the account's limit stay on the server untouched; each is
@@ -412,9 +491,15 @@ poll_folder(struct session *s, const char *folder, struct mf_error *err)
 		return 0;
 	}
 	s->uidvalidity = f.uidvalidity;
+	if (s->hist != NULL)
+		history_check(s);
 	if (s->a->limit > 0 && (rc = report_too_big(s, base, err)) != 0)
 		goto fail;
 	if ((rc = finish_journaled(s, uids, &n, err)) != 0)
+		goto fail;
+	if (s->a->fetch == FETCH_NEW)
+		history_filter(s->hist, folder, s->uidvalidity, uids, &n);
+	if (s->a->delete_after > 0 && !s->check_only && (rc = delete_old(s, err)) != 0)
 		goto fail;
 	if (s->sink_down || signals_stop()) {
 		free(uids);
@@ -521,6 +606,9 @@ fetch_account(const struct account *a, int check_only)
 
 	/* The journal first: without it, what it records would come again. */
 	rc = state_open(a, &s.state, &err);
+	s.today = history_today();
+	if (rc == 0 && (a->fetch == FETCH_NEW || a->delete_after > 0))
+		rc = history_open(a, &s.hist, &err);
 	if (rc == 0)
 		rc = session_open(&s, &err);
 	if (rc == 0 && !check_only) {
@@ -558,6 +646,15 @@ fetch_account(const struct account *a, int check_only)
 		    s.delivered + s.failed, s.delivered + s.failed == 1 ? "" : "s", s.bytes, a->user, a->host,
 		    s.delivered, s.failed);
 	sink_close(s.sink);
+	/* The history before the journal: until it is saved, the journal's
+	 * delivered lines are the only record of what it holds. */
+	if (!check_only && history_save(s.hist, &err) != 0) {
+		log_error(a->who, "%s", err.msg);
+		s.result = status_worse(s.result, MF_EINTERNAL);
+		state_discard(s.state);
+		s.state = NULL;
+	}
+	history_free(s.hist);
 	if (check_only) {
 		state_discard(s.state);
 		s.state = NULL;

@@ -232,14 +232,67 @@ load(struct state *st, FILE *fp)
 	normalize(st);
 }
 
+int
+state_replace_file(const char *path, const char *data, size_t len, struct mf_error *err)
+{
+	char *tmp = xasprintf("%s.tmp", path), *dir, *slash;
+	int fd, dfd, rc = 0;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || write(fd, data, len) != (ssize_t)len || fsync(fd) < 0 || rename(tmp, path) < 0) {
+		rc = err_set(err, MF_EINTERNAL, "cannot write %s: %s; check the state directory and free space",
+		    path, strerror(errno));
+		if (fd >= 0)
+			unlink(tmp);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(tmp);
+	if (rc != 0)
+		return rc;
+	/* The rename itself must survive a crash too. */
+	dir = xstrdup(path);
+	slash = strrchr(dir, '/');
+	if (slash != NULL) {
+		*slash = '\0';
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+	}
+	free(dir);
+	return 0;
+}
+
+char *
+state_file(const struct account *a, const char *suffix)
+{
+	char *dir = state_dir(), *path;
+	struct buf b;
+
+	/* Account names become file names: anything but [A-Za-z0-9._-] is
+	 * written as %XX, so two names never share a file. */
+	buf_init(&b, 0);
+	for (const char *c = a->name; *c; c++) {
+		if (isalnum((unsigned char)*c) || *c == '.' || *c == '-' || *c == '_')
+			buf_append(&b, c, 1);
+		else
+			buf_printf(&b, "%%%02X", (unsigned char)*c);
+	}
+	path = xasprintf("%s/%s.%s", dir, b.data != NULL ? b.data : "", suffix);
+	buf_free(&b);
+	free(dir);
+	return path;
+}
+
 /* Replaces the file atomically with the header and the entries (none:
  * removes it), then keeps it open for appending if keep_open. */
 static int
 state_write(struct state *st, int keep_open, struct mf_error *err)
 {
-	char *tmp, *dir, *slash;
 	struct buf b;
-	int fd, dfd, rc = 0;
+	int rc;
 
 	if (st->fd >= 0) {
 		close(st->fd);
@@ -262,32 +315,10 @@ state_write(struct state *st, int keep_open, struct mf_error *err)
 	}
 	for (size_t i = 0; i < st->nbig; i++)
 		buf_printf(&b, "O %u %u %s\n", st->big[i].uidvalidity, st->big[i].uid, st->big[i].folder);
-	tmp = xasprintf("%s.tmp", st->path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || write(fd, b.data, b.len) != (ssize_t)b.len || fsync(fd) < 0 || rename(tmp, st->path) < 0) {
-		rc = err_set(err, MF_EINTERNAL, "cannot write %s: %s; check the state directory and free space",
-		    st->path, strerror(errno));
-		if (fd >= 0)
-			unlink(tmp);
-	}
-	if (fd >= 0)
-		close(fd);
-	free(tmp);
+	rc = state_replace_file(st->path, b.data, b.len, err);
 	buf_free(&b);
 	if (rc != 0)
 		return rc;
-	/* The rename itself must survive a crash too. */
-	dir = xstrdup(st->path);
-	slash = strrchr(dir, '/');
-	if (slash != NULL) {
-		*slash = '\0';
-		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0) {
-			fsync(dfd);
-			close(dfd);
-		}
-	}
-	free(dir);
 	if (keep_open) {
 		st->fd = open(st->path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
 		if (st->fd < 0)
@@ -301,28 +332,11 @@ int
 state_open(const struct account *a, struct state **out, struct mf_error *err)
 {
 	struct state *st = xcalloc(1, sizeof *st);
-	char *dir = state_dir(), *name = xstrdup(a->name);
 	FILE *fp;
 
-	/* Account names become file names: anything but [A-Za-z0-9._-] is
-	 * written as %XX, so two names never share a file. */
-	{
-		struct buf b;
-		buf_init(&b, 0);
-		for (const char *c = name; *c; c++) {
-			if (isalnum((unsigned char)*c) || *c == '.' || *c == '-' || *c == '_')
-				buf_append(&b, c, 1);
-			else
-				buf_printf(&b, "%%%02X", (unsigned char)*c);
-		}
-		free(name);
-		name = b.data;
-	}
 	st->fd = -1;
-	st->path = xasprintf("%s/%s.state", dir, name);
+	st->path = state_file(a, "state");
 	st->header = xasprintf("%s %s@%s", STATE_MAGIC, a->user, a->host);
-	free(dir);
-	free(name);
 	fp = fopen(st->path, "re");
 	if (fp == NULL && errno != ENOENT) {
 		/* Going on without it would deliver again what it records. */

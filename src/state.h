@@ -21,6 +21,14 @@ struct state;
  * else ~/.local/state/mailfetch), created (0700) if missing; caller frees. */
 char *state_dir(void);
 
+/* The path of the account's file SUFFIX in state_dir() (the account name
+ * with characters outside [A-Za-z0-9._-] written as %XX); caller frees. */
+char *state_file(const struct account *a, const char *suffix);
+
+/* Replaces path atomically with data[0..len): temp file, fsync, rename,
+ * fsync of the directory.  Returns 0, or MF_EINTERNAL with err set. */
+int state_replace_file(const char *path, const char *data, size_t len, struct mf_error *err);
+
 /* Loads the account's state (an absent file is an empty state) and opens
  * it for appending.  Returns 0, or MF_EINTERNAL with err set. */
 int state_open(const struct account *a, struct state **out, struct mf_error *err);
