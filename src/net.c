@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -170,7 +173,29 @@ lookup(const char *host, unsigned port, int timeout_ms, struct addrinfo **res, i
 #endif
 
 int
+net_is_loopback(const struct sockaddr *sa)
+{
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family == AF_INET6) {
+		const unsigned char *a = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+		if (memcmp(a, &in6addr_loopback, 16) == 0)
+			return 1;
+		return memcmp(a, mapped, sizeof mapped) == 0 && a[12] == 127; /* ::ffff:127.x.y.z */
+	}
+	return 0;
+}
+
+int
 net_connect(const char *host, unsigned port, int timeout_ms, struct mf_error *err)
+{
+	return net_connect_addr(host, port, timeout_ms, NULL, err);
+}
+
+int
+net_connect_addr(const char *host, unsigned port, int timeout_ms, int *loopback, struct mf_error *err)
 {
 	struct addrinfo *res, *ai;
 	int r, timed_out, fd = -1, eno = 0;
@@ -182,11 +207,47 @@ net_connect(const char *host, unsigned port, int timeout_ms, struct mf_error *er
 	if (r != 0)
 		return err_set(err, MF_EDNS, "cannot resolve %s: %s; check host in the config and your DNS",
 		    host, gai_strerror(r)), -1;
-	for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next)
+	for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
 		fd = connect_one(ai, timeout_ms, &eno);
+		if (fd >= 0 && loopback != NULL)
+			*loopback = net_is_loopback(ai->ai_addr);
+	}
 	freeaddrinfo(res);
 	if (fd < 0)
 		return err_set(err, MF_ECONNECT, "cannot connect to %s port %u: %s; check host, port and your network",
 		    host, port, strerror(eno)), -1;
+	return fd;
+}
+
+int
+net_connect_unix(const char *path, int timeout_ms, struct mf_error *err)
+{
+	struct sockaddr_un sun;
+	long deadline = net_now_ms() + timeout_ms;
+	int fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sun.sun_path)
+		return err_set(err, MF_ECONNECT, "socket path %s is longer than %zu bytes; use a shorter path "
+		    "(a symbolic link to the socket will do)", path, sizeof sun.sun_path - 1), -1;
+	memcpy(sun.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return err_set(err, MF_ECONNECT, "cannot create a socket: %s; try again later", strerror(errno)), -1;
+	/* A local connect either succeeds at once or fails at once, but for
+	 * a listener whose backlog is full (EAGAIN), which poll() cannot
+	 * wait for: try again now and then until the timeout. */
+	while (connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
+		struct timespec pause = { 0, 50 * 1000000L };
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN || net_now_ms() >= deadline || signals_stop_left_ms() <= 0) {
+			int e = errno == EAGAIN ? ETIMEDOUT : errno;
+			close(fd);
+			return err_set(err, MF_ECONNECT, "cannot connect to socket %s: %s", path, strerror(e)), -1;
+		}
+		nanosleep(&pause, NULL);
+	}
 	return fd;
 }
