@@ -129,10 +129,16 @@ conn_set_wait_hook(struct conn *c, void (*fn)(void *ctx), void *ctx)
 int
 conn_write(struct conn *c, const char *data, size_t len, size_t shown, struct mf_error *err)
 {
-	size_t off = 0;
-
 	log_trace(c->who, c->send_prefix, data, shown < len ? shown : len, shown < len);
 	meter_excuse(c, data, len);
+	return conn_write_raw(c, data, len, err);
+}
+
+int
+conn_write_raw(struct conn *c, const char *data, size_t len, struct mf_error *err)
+{
+	size_t off = 0;
+
 	/* tls_write gives the whole write one timeout, which bounds a
 	 * server that takes our data a byte at a time already. */
 	if (c->tls != NULL)
@@ -263,5 +269,18 @@ conn_trace_literal(struct conn *c, unsigned long long size, const char *data, si
 	} else if (data == NULL) {
 		snprintf(note, sizeof note, "{%llu bytes}", size);
 		log_trace(c->who, c->recv_prefix, note, strlen(note), 0);
+	}
+}
+
+void
+conn_trace_sent(struct conn *c, unsigned long long size, const char *data, size_t len)
+{
+	char note[64];
+
+	if (log_level >= LOG_TRACE_BODY && data != NULL) {
+		log_trace(c->who, c->send_prefix, data, len, 0);
+	} else if (data == NULL) {
+		snprintf(note, sizeof note, "{%llu bytes}", size);
+		log_trace(c->who, c->send_prefix, note, strlen(note), 0);
 	}
 }

@@ -32,6 +32,11 @@ void conn_set_wait_hook(struct conn *c, void (*fn)(void *ctx), void *ctx);
  * a "*" in place of the rest, so secrets never reach the log. */
 int conn_write(struct conn *c, const char *data, size_t len, size_t shown, struct mf_error *err);
 
+/* Sends data[0..len) without a trace line and without excusing the
+ * server's thinking time: the body of a message (SMTP DATA), traced once
+ * with conn_trace_sent. */
+int conn_write_raw(struct conn *c, const char *data, size_t len, struct mf_error *err);
+
 /* Returns the next line, LF included (traced), via *line and *len; it
  * stays valid until the next call and must be released with
  * conn_consume(c, *len).  Lines longer than max are an error (MF_EPROTO). */
@@ -44,5 +49,8 @@ void conn_consume(struct conn *c, size_t n);
 
 /* Traces a literal body of size bytes: "{N bytes}", or its bytes at -v -v -v. */
 void conn_trace_literal(struct conn *c, unsigned long long size, const char *data, size_t len);
+/* The same for a message body we sent: "{N bytes}" with the send prefix
+ * (data NULL), or a piece of its bytes at -v -v -v. */
+void conn_trace_sent(struct conn *c, unsigned long long size, const char *data, size_t len);
 
 #endif
