@@ -23,6 +23,12 @@ sink_open(const struct account *a, const char *who, struct mf_error *err)
 	case DELIVER_MDA:
 		s->ops = &sink_mda_ops;
 		break;
+	case DELIVER_SMTP:
+		s->ops = &sink_smtp_ops;
+		break;
+	case DELIVER_LMTP:
+		s->ops = &sink_lmtp_ops;
+		break;
 	default:
 		fatal("sink_open: no sink for deliver = %d", a->deliver);
 	}
