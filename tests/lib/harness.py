@@ -43,6 +43,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.path.abspath(os.environ.get("srcdir") or os.path.join(HERE, "..", ".."))
 
 DOVECOT_BIN = os.environ.get("DOVECOT", "/usr/sbin/dovecot")
+DOVECOT_LMTP_BIN = os.environ.get("DOVECOT_LMTP", "/usr/lib/dovecot/lmtp")
 OPENSSL_BIN = os.environ.get("OPENSSL", "openssl")
 
 # Test users.  alice's password is hostile to shells, quoting and INI files
@@ -470,8 +471,15 @@ class Dovecot:
     directory tree is made traversable for them.  As an ordinary user every
     process runs as that user and no chroot is used."""
 
-    def __init__(self, d, certs, cert="good", users=None, plaintext_auth=True, extra_conf="", ipv6=False):
+    def __init__(self, d, certs, cert="good", users=None, plaintext_auth=True, extra_conf="", ipv6=False,
+                 lmtp=False):
         self.dir = os.path.abspath(d)
+        # lmtp: also run Dovecot's LMTP service (package dovecot-lmtpd) on
+        # a unix socket (self.lmtp_socket) and on 127.0.0.1:self.lmtp_port,
+        # delivering into the users' INBOX.
+        self.lmtp = lmtp
+        self.lmtp_port = None
+        self.lmtp_socket = os.path.join(self.dir, "run", "lmtp-test") if lmtp else None
         self.listen = "127.0.0.1, ::1" if ipv6 else "127.0.0.1"
         self.certs = certs
         self.cert = cert
@@ -567,7 +575,7 @@ service auth-worker {
 instance_name = mailfetch-test-%(tag)s
 base_dir = %(d)s/run
 state_dir = %(d)s/state
-protocols = imap
+protocols = %(protocols)s
 listen = %(listen)s
 shutdown_clients = yes
 log_path = %(d)s/dovecot.log
@@ -616,21 +624,44 @@ service stats {
   }
 }
 %(nonroot)s
+%(lmtp)s
 %(extra)s
 """ % dict(
             tag="%d-%d" % (os.getpid(), id(self) & 0xFFFF),
             d=d, cert=cert, key=key, dpa="no" if self.plaintext_auth else "yes",
             port=self.port, ssl_port=self.ssl_port, listen=self.listen, chroot=chroot, nonroot=services,
-            extra=self.extra_conf, **ids
+            extra=self.extra_conf, protocols="imap lmtp" if self.lmtp else "imap",
+            lmtp=self._lmtp_conf(), **ids
         )
         with open(self.conf, "w") as f:
             f.write(conf)
         if ids["root"]:
             os.chmod(self.conf, 0o644)
 
+    def _lmtp_conf(self):
+        """The LMTP service: no headers of Dovecot's own but the
+        Return-Path it always prepends, so that a test compares what was
+        delivered with what was sent."""
+        if not self.lmtp:
+            return ""
+        return """service lmtp {
+  unix_listener %s {
+    mode = 0666
+  }
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = %d
+  }
+}
+lmtp_add_received_header = no
+lmtp_hdr_delivery_address = none
+""" % (self.lmtp_socket, self.lmtp_port)
+
     def start(self, timeout=15.0):
         if not os.access(DOVECOT_BIN, os.X_OK):
             raise Skip("%s not installed" % DOVECOT_BIN)
+        if self.lmtp and not os.access(DOVECOT_LMTP_BIN, os.X_OK):
+            raise Skip("%s not installed (package dovecot-lmtpd)" % DOVECOT_LMTP_BIN)
         os.makedirs(self.dir, exist_ok=True)
         ids = self._ids()
         last = ""
@@ -639,6 +670,10 @@ service stats {
             self.ssl_port = free_port()
             if self.port == self.ssl_port:
                 continue
+            if self.lmtp:
+                self.lmtp_port = free_port()
+                if self.lmtp_port in (self.port, self.ssl_port):
+                    continue
             self._write_conf(ids)
             errf = open(os.path.join(self.dir, "dovecot.stderr"), "ab")
             self.proc = subprocess.Popen(
@@ -652,6 +687,8 @@ service stats {
             ok = wait_port(self.host, self.port, timeout, self.proc) and wait_port(
                 self.host, self.ssl_port, timeout, self.proc
             )
+            if ok and self.lmtp:
+                ok = wait_port(self.host, self.lmtp_port, timeout, self.proc)
             if ok:
                 return self
             self.stop()
@@ -825,6 +862,251 @@ service stats {
             return None
         finally:
             c.logout()
+
+
+# ---------------------------------------------------------------------------
+# Exim: a real SMTP server
+
+
+EXIM_BIN = os.environ.get("EXIM") or shutil.which("exim4") or shutil.which("exim") or "/usr/sbin/exim4"
+
+
+class Exim:
+    """A throwaway Exim (Debian's exim4-daemon-light) on a free 127.0.0.1
+    port, with a config of ours: every recipient is accepted and delivered
+    into one Maildir (self.maildir), as the message arrived (no Received:
+    header of Exim's, no Return-Path, Envelope-to or Delivery-date); the
+    envelopes are in its log (envelopes()).
+
+    Why Exim: it is Debian's default MTA (procmail and bsd-mailx already
+    pull it in), one binary runs a daemon on any port with a config file
+    and spool of ours (-C, -bdf), several instances side by side, nothing
+    needs starting or stopping system-wide; Postfix needs postmulti and a
+    queue owned by its own user, OpenSMTPD one fixed control socket and
+    queue per machine.  Whatever a package's postinst started on port 25
+    is never used.
+
+    As root, Exim gives up root for deliveries when -C names another
+    config: the spool and log directory belong to the Exim user and the
+    messages are written as that user.  As an ordinary user everything
+    runs as that user."""
+
+    def __init__(self, d, size_limit="50M", extra_conf=""):
+        self.dir = os.path.abspath(d)
+        self.size_limit = size_limit
+        self.extra_conf = extra_conf
+        self.host = "127.0.0.1"
+        self.port = None
+        self.maildir = os.path.join(self.dir, "maildir")
+        self.conf = os.path.join(self.dir, "exim.conf")
+        self.log_path = os.path.join(self.dir, "log", "mainlog")
+        self.proc = None
+        self._stopped = False
+
+    def _user(self):
+        import pwd
+
+        if os.geteuid() != 0:
+            return pwd.getpwuid(os.getuid()).pw_name
+        for name in ("Debian-exim", "exim"):
+            try:
+                pwd.getpwnam(name)
+                return name
+            except KeyError:
+                pass
+        raise HarnessError("running Exim as root needs its user (Debian-exim, made by exim4-base)")
+
+    def _write_conf(self, user):
+        import pwd
+
+        pw = pwd.getpwnam(user)
+        for sub in ("spool", "log", "maildir", "maildir/new", "maildir/cur", "maildir/tmp"):
+            p = os.path.join(self.dir, sub)
+            os.makedirs(p, exist_ok=True)
+            if os.geteuid() == 0:
+                os.chown(p, pw.pw_uid, pw.pw_gid)
+        if os.geteuid() == 0:
+            os.chmod(self.dir, 0o755)
+            parent = os.path.dirname(self.dir)
+            while parent not in ("/", ""):
+                st = os.stat(parent)
+                if not (st.st_mode & 0o001):
+                    os.chmod(parent, st.st_mode | 0o011)
+                if parent == tempfile.gettempdir():
+                    break
+                parent = os.path.dirname(parent)
+        conf = """# generated by the mailfetch test harness
+exim_path = %(bin)s
+keep_environment =
+spool_directory = %(d)s/spool
+log_file_path = %(d)s/log/%%slog
+pid_file_path = %(d)s/exim.pid
+primary_hostname = exim-test.localhost
+qualify_domain = localhost
+local_interfaces = <; 127.0.0.1
+daemon_smtp_ports = %(port)d
+# no Received: header of Exim's: the tests compare what arrives
+received_header_text =
+# and headers of those names in the messages stay where they are
+return_path_remove = false
+envelope_to_remove = false
+delivery_date_remove = false
+message_size_limit = %(size)s
+# every message of a session delivered at once (the default queues after 10)
+smtp_accept_queue_per_connection = 0
+smtp_accept_max = 50
+tls_advertise_hosts =
+smtputf8_advertise_hosts = *
+host_lookup =
+rfc1413_hosts =
+acl_smtp_rcpt = accept
+acl_smtp_data = accept
+%(extra)s
+
+begin routers
+
+everything:
+  driver = accept
+  transport = into_maildir
+
+begin transports
+
+into_maildir:
+  driver = appendfile
+  directory = %(maildir)s
+  maildir_format
+  create_directory
+  delivery_date_add = false
+  envelope_to_add = false
+  return_path_add = false
+  user = %(user)s
+  mode = 0644
+""" % dict(bin=EXIM_BIN, d=self.dir, port=self.port, size=self.size_limit, extra=self.extra_conf,
+           maildir=self.maildir, user=user)
+        with open(self.conf, "w") as f:
+            f.write(conf)
+        os.chmod(self.conf, 0o644)
+
+    def start(self, timeout=15.0):
+        if not os.access(EXIM_BIN, os.X_OK):
+            raise Skip("%s not installed (package exim4-daemon-light)" % EXIM_BIN)
+        os.makedirs(self.dir, exist_ok=True)
+        user = self._user()
+        last = ""
+        for attempt in range(6):
+            self.port = free_port()
+            self._write_conf(user)
+            errf = open(os.path.join(self.dir, "exim.stderr"), "ab")
+            self.proc = subprocess.Popen(
+                [EXIM_BIN, "-C", self.conf, "-bdf"],
+                stdin=subprocess.DEVNULL, stdout=errf, stderr=errf,
+                start_new_session=True, preexec_fn=_set_pdeathsig, cwd=self.dir,
+            )
+            errf.close()
+            add_cleanup(self.stop)
+            self._stopped = False
+            if wait_port(self.host, self.port, timeout, self.proc):
+                return self
+            self.stop()
+            last = self.log_tail() + read_file(os.path.join(self.dir, "exim.stderr")).decode(errors="replace")
+            if "in use" not in last:
+                break
+        raise HarnessError("exim did not start:\n" + last)
+
+    def stop(self):
+        if self.proc is None or self._stopped:
+            return
+        self._stopped = True
+        # The daemon and the delivery processes it forked share the group.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def log(self):
+        out = read_file(self.log_path).decode("utf-8", "replace")
+        return out + read_file(os.path.join(self.dir, "log", "paniclog")).decode("utf-8", "replace")
+
+    def log_tail(self, n=40):
+        return "\n".join(self.log().splitlines()[-n:]) + "\n"
+
+    def envelopes(self):
+        """[(sender, [recipients])] of every message received, in order
+        of reception; sender "" for <>."""
+        ids, rcpts = [], {}
+        for line in self.log().splitlines():
+            m = re.search(r"(\S{6}-\S{6}-\S{2,4}) <= (\S+) ", line)
+            if m:
+                ids.append((m.group(1), "" if m.group(2) == "<>" else m.group(2)))
+                continue
+            m = re.search(r"(\S{6}-\S{6}-\S{2,4}) [=-]> (\S+)(?: <([^>]*)>)?", line)
+            if m:
+                rcpts.setdefault(m.group(1), []).append(m.group(3) or m.group(2))
+        return [(sender, rcpts.get(i, [])) for i, sender in ids]
+
+    def messages(self):
+        """What was delivered (LF line ends), in the order of delivery
+        (which need not be the order of reception: sort to compare)."""
+        out = []
+        new = os.path.join(self.maildir, "new")
+        if not os.path.isdir(new):
+            return out
+        names = sorted(os.listdir(new), key=lambda n: (os.stat(os.path.join(new, n)).st_mtime_ns, n))
+        for name in names:
+            with open(os.path.join(new, name), "rb") as f:
+                out.append(f.read())
+        return out
+
+    def wait_messages(self, n, timeout=20.0):
+        """Waits until n messages are in the Maildir (deliveries run after
+        the 250 in processes of their own); returns messages()."""
+        wait_for(lambda: len(self.messages()) >= n, timeout=timeout)
+        return self.messages()
+
+
+def strip_received(data):
+    """(the first header field, the rest) of a message, LF or CRLF: the
+    Received: header mailfetch prepends for SMTP and LMTP."""
+    nl = b"\r\n" if data[: data.find(b"\n") + 1].endswith(b"\r\n") else b"\n"
+    end = 0
+    while True:
+        k = data.find(nl, end)
+        if k < 0:
+            return data, b""
+        end = k + len(nl)
+        if data[end : end + 1] not in (b" ", b"\t"):
+            return data[:end], data[end:]
+
+
+def make_leaf(certs, name, cn, san):
+    """One more server certificate signed by the test CA (san: e.g.
+    "IP:0.0.0.0"); returns (cert, key) paths in the CA's directory."""
+    cert = os.path.join(certs.dir, name + ".pem")
+    key = os.path.join(certs.dir, name + ".key")
+    csr, ext = cert + ".csr", cert + ".ext"
+    with open(ext, "w") as f:
+        f.write("basicConstraints=critical,CA:FALSE\n"
+                "keyUsage=critical,digitalSignature,keyEncipherment\n"
+                "extendedKeyUsage=serverAuth\n"
+                "subjectAltName=%s\n" % san)
+    _openssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+              "-keyout", key, "-out", csr, "-subj", "/CN=" + cn], certs.dir)
+    _openssl(["x509", "-req", "-in", csr, "-CA", certs.ca, "-CAkey", certs.ca_key, "-set_serial",
+              str(2000 + len(os.listdir(certs.dir))), "-days", "365", "-sha256", "-extfile", ext, "-out", cert],
+             certs.dir)
+    os.chmod(key, 0o600)
+    return cert, key
 
 
 # ---------------------------------------------------------------------------
@@ -1260,6 +1542,21 @@ class Test:
         d = Dovecot(self.path(self.unique("dovecot")), self.certs, **kw)
         self.servers.append(d)
         return d.start()
+
+    def exim(self, **kw):
+        e = Exim(self.path(self.unique("exim")), **kw)
+        self.servers.append(e)
+        return e.start()
+
+    def fakesmtp(self, **kw):
+        """A scripted fake SMTP/LMTP server (tests/lib/fakesmtp.py)."""
+        sys.path.insert(0, HERE)
+        import fakesmtp
+
+        kw.setdefault("certs", self.certs)
+        f = fakesmtp.FakeSMTP(**kw)
+        self.servers.append(f)
+        return f.start()
 
     def fake(self, **kw):
         sys.path.insert(0, HERE)
