@@ -23,6 +23,9 @@ sink_open(const struct account *a, const char *who, struct mf_error *err)
 	case DELIVER_MDA:
 		s->ops = &sink_mda_ops;
 		break;
+	case DELIVER_MAILDIR:
+		s->ops = &sink_maildir_ops;
+		break;
 	case DELIVER_SMTP:
 		s->ops = &sink_smtp_ops;
 		break;

@@ -58,6 +58,7 @@ struct sink {
 extern const struct sink_ops sink_mda_ops;
 extern const struct sink_ops sink_mbox_ops;
 extern const struct sink_ops sink_smtp_ops, sink_lmtp_ops;
+extern const struct sink_ops sink_maildir_ops;
 
 /* Opens the sink the account asks for; NULL with err set on failure. */
 struct sink *sink_open(const struct account *a, const char *who, struct mf_error *err);
