@@ -10,6 +10,8 @@ LOCAL@localhost, and by default the user running mailfetch.  The source
 messages are \\Seen afterwards.  One SMTP session for all of them, EHLO,
 SIZE, BODY=8BITMIME and SMTPUTF8 as Exim offers them, pipelined (Exim
 enforces the order of a non-pipelining client), data traced as its size.
+Past Exim's limit of messages per connection (a 421 to MAIL), the next
+message goes through a new session.
 The baseline binary does not know deliver = smtp (exit 5)."""
 
 import os
@@ -116,6 +118,21 @@ def test(t):
     r = t.run(["-v", "-v"], cfg)
     t.exit_code(r, h.EX_NOMAIL, "no new mail")
     t.check("SMTP" not in r.stderr, "no new mail: no SMTP session opened")
+
+
+    # Exim's smtp_accept_max_per_connection (1000 by default): past it,
+    # MAIL gets 421; the message goes through a new session.
+    ex3 = t.exim(extra_conf="smtp_accept_max_per_connection = 3")
+    more = [h.sample_message(80 + k, 1000 + 100 * k) for k in range(7)]
+    uids3 = dv.append_many("alice", "INBOX", more)
+    r = t.run(["-v", "-v"], h.config({"acct": dict(keys, smtp="127.0.0.1:%d" % ex3.port)}))
+    t.exit_code(r, h.EX_OK, "Exim's limit of 3 messages per connection")
+    got = ex3.wait_messages(len(more))
+    t.messages_equal(sorted(h.strip_received(g)[1] for g in got), sorted(more),
+                     "limit per connection: all 7 delivered")
+    t.eq(r.stderr.count("SMTP< 220 "), 3, "limit per connection: three sessions")
+    fl = dv.flags("alice")
+    t.check(all("\\Seen" in fl[u] for u in uids3), "limit per connection: all \\Seen")
 
 
 h.main(test)

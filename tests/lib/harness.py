@@ -475,7 +475,8 @@ class Dovecot:
                  lmtp=False):
         self.dir = os.path.abspath(d)
         # lmtp: also run Dovecot's LMTP service (package dovecot-lmtpd) on
-        # a unix socket (self.lmtp_socket) and on 127.0.0.1:self.lmtp_port,
+        # a unix socket in base_dir (self.lmtp_socket) and on
+        # 127.0.0.1:self.lmtp_port,
         # delivering into the users' INBOX.
         self.lmtp = lmtp
         self.lmtp_port = None
@@ -655,7 +656,7 @@ service stats {
 }
 lmtp_add_received_header = no
 lmtp_hdr_delivery_address = none
-""" % (self.lmtp_socket, self.lmtp_port)
+""" % (os.path.basename(self.lmtp_socket), self.lmtp_port)
 
     def start(self, timeout=15.0):
         if not os.access(DOVECOT_BIN, os.X_OK):
