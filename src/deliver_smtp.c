@@ -249,7 +249,8 @@ read_reply(struct smtp *m, enum smtp_step step, struct reply *r, int ehlo, struc
 		} else if (code != r->code) {
 			session_drop(m);
 			return err_set(err, MF_EDELIVER, "%s sent a reply to %s with lines of different codes "
-			    "(%d, then %d); report this to its administrator", m->where, step_name(m, step), r->code, code);
+			    "(%d, then %d); report this to its administrator", m->where, step_name(m, step), r->code,
+			    code);
 		} else if (ehlo && len > 4) {
 			ehlo_line(m, line + 4, len - 4);
 		}
@@ -824,7 +825,8 @@ open_common(struct sink *s, int lmtp, struct mf_error *err)
 		snprintf(m->where, sizeof m->where, "LMTP server at %s", target);
 		if (stat(target, &st) != 0) {
 			err_set(err, MF_EDELIVER, "LMTP socket %s: %s; check lmtp in the config and that the LMTP "
-			    "server runs; nothing was fetched", target, errno == ENOENT ? "no such file" : strerror(errno));
+			    "server runs; nothing was fetched", target,
+			    errno == ENOENT ? "no such file" : strerror(errno));
 			goto fail;
 		}
 		if (!S_ISSOCK(st.st_mode)) {
@@ -842,8 +844,8 @@ open_common(struct sink *s, int lmtp, struct mf_error *err)
 			if ((unsigned char)*c <= ' ' || *c == 0x7f || *c == '<' || *c == '>')
 				user = NULL;
 		if (user == NULL || user[0] == '\0') {
-			err_set(err, MF_EDELIVER, "cannot tell the name of the user running mailfetch (uid %u) for RCPT TO; "
-			    "set recipient in the config", (unsigned)getuid());
+			err_set(err, MF_EDELIVER, "cannot tell the name of the user running mailfetch (uid %u) for "
+			    "RCPT TO; set recipient in the config", (unsigned)getuid());
 			goto fail;
 		}
 	}
