@@ -164,7 +164,10 @@ dotlock_try(struct sink *s, struct mbox *m)
 	}
 	if (errno == EEXIST) {
 		if (dotlock_owner_dead(m->lockpath) ||
-		    (stat(m->lockpath, &st) == 0 && time(NULL) - st.st_mtime > MBOX_DOTLOCK_STALE)) {
+		    (stat(m->lockpath, &st) == 0 && (time(NULL) - st.st_mtime > MBOX_DOTLOCK_STALE ||
+		    /* A writer killed between creating it and writing its
+		     * pid leaves it empty: it cannot say whose it is. */
+		    (st.st_size == 0 && time(NULL) - st.st_mtime > MBOX_DOTLOCK_EMPTY_STALE)))) {
 			log_warn(s->who, "removing stale lock %s", m->lockpath);
 			unlink(m->lockpath);
 		}
