@@ -158,6 +158,16 @@ class MailfetchMbox(Mailfetch):
         return Prepared(self.argv(ctx, cfg), base_env(ctx), out, "mbox")
 
 
+class MailfetchMaildir(Mailfetch):
+    sink = "maildir"
+    label = "mailfetch, Maildir"
+
+    def prepare(self, ctx):
+        out = os.path.join(ctx.dir, "Maildir")
+        cfg = self.config(ctx, ["deliver = maildir", "maildir = %s" % out])
+        return Prepared(self.argv(ctx, cfg), base_env(ctx), out, "maildir")
+
+
 class MailfetchProcmail(Mailfetch):
     sink = "procmail"
     label = "mailfetch, procmail"
@@ -368,6 +378,7 @@ def all_tools(mailfetch_binary):
     return [
         Raw(),
         MailfetchMbox(mailfetch_binary),
+        MailfetchMaildir(mailfetch_binary),
         MailfetchProcmail(mailfetch_binary),
         Mbsync(),
         Fdm(),
