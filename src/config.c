@@ -571,8 +571,10 @@ account_load(dictionary *d, const char *file, const char *sec, const struct conf
 	if (ov != NULL) {
 		if (ov->keep >= 0)
 			a->keep = ov->keep;
-		if (ov->fetch_all)
+		if (ov->fetch_all) {
+			a->fetch_new_configured = a->fetch == FETCH_NEW;
 			a->fetch = FETCH_ALL;
+		}
 		if (ov->limit > 0)
 			a->limit = ov->limit;
 		if (ov->fetch_limit > 0)

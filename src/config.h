@@ -36,6 +36,7 @@ struct account {
 	char **folders;
 	size_t nfolders;
 	int fetch;               /* enum fetch_mode */
+	int fetch_new_configured; /* fetch = new in the file, even if -a overrides it: keep the history */
 	int keep;
 	int deliver;             /* enum deliver_kind */
 	char *mda;

@@ -153,21 +153,28 @@ static int
 dotlock_try(struct sink *s, struct mbox *m)
 {
 	struct stat st;
-	int fd = open(m->lockpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	char pid[32], *tmp = xasprintf("%s.%ld", m->lockpath, (long)getpid());
+	int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid()), fd, e;
 
+	/* The lock appears with our pid already in it (written to a file of
+	 * our own, then linked to the lock's name): a kill at any moment
+	 * never leaves a lock that names nobody. */
+	unlink(tmp); /* a leftover of a dead run that had our pid */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd >= 0) {
-		char pid[32];
-		int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-		(void)!write(fd, pid, (size_t)n);
+		int ok = write(fd, pid, (size_t)n) == n;
 		close(fd);
-		return 1;
+		e = ok && link(tmp, m->lockpath) == 0 ? 0 : ok ? errno : EIO;
+		unlink(tmp);
+	} else {
+		e = errno;
 	}
-	if (errno == EEXIST) {
+	free(tmp);
+	if (e == 0)
+		return 1;
+	if (e == EEXIST) {
 		if (dotlock_owner_dead(m->lockpath) ||
-		    (stat(m->lockpath, &st) == 0 && (time(NULL) - st.st_mtime > MBOX_DOTLOCK_STALE ||
-		    /* A writer killed between creating it and writing its
-		     * pid leaves it empty: it cannot say whose it is. */
-		    (st.st_size == 0 && time(NULL) - st.st_mtime > MBOX_DOTLOCK_EMPTY_STALE)))) {
+		    (stat(m->lockpath, &st) == 0 && time(NULL) - st.st_mtime > MBOX_DOTLOCK_STALE)) {
 			log_warn(s->who, "removing stale lock %s", m->lockpath);
 			unlink(m->lockpath);
 		}
@@ -175,7 +182,7 @@ dotlock_try(struct sink *s, struct mbox *m)
 	}
 	/* A spool directory we may not write to (/var/mail without group
 	 * mail): rely on the fcntl lock alone. */
-	log_info(s->who, "cannot create %s (%s); using fcntl locking only", m->lockpath, strerror(errno));
+	log_info(s->who, "cannot create %s (%s); using fcntl locking only", m->lockpath, strerror(e));
 	return -1;
 }
 

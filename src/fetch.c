@@ -201,7 +201,7 @@ mark_or_record(struct session *s, const uint32_t *uids, size_t n)
 {
 	if (s->hist != NULL)
 		history_add(s->hist, s->folder, s->uidvalidity, uids, n, s->today);
-	if (s->a->fetch == FETCH_NEW && s->a->keep) {
+	if ((s->a->fetch == FETCH_NEW || s->a->fetch_new_configured) && s->a->keep) {
 		state_forget(s->state, s->folder, uids, n);
 		return 1;
 	}
@@ -321,7 +321,10 @@ finish_journaled_marks(struct session *s, uint32_t *uids, size_t *n, struct mf_e
 	while (j < nhad)
 		gone[ngone++] = had[j++];
 	*n = k;
-	/* Marked meanwhile (by us or another client), or gone. */
+	/* Marked meanwhile (by us or another client), or gone: either way
+	 * delivered, which the history must know (delete_after). */
+	if (s->hist != NULL)
+		history_add(s->hist, s->folder, s->uidvalidity, gone, ngone, s->today);
 	state_forget(s->state, s->folder, gone, ngone);
 	free(gone);
 	if (nmark == 0) {
@@ -387,9 +390,12 @@ static int
 delete_old(struct session *s, struct mf_error *err)
 {
 	uint32_t *old = NULL;
-	size_t n = history_before(s->hist, s->folder, s->today - (uint32_t)s->a->delete_after, &old);
+	size_t n;
 	int rc;
 
+	if ((uint32_t)s->a->delete_after >= s->today)
+		return 0; /* nothing was delivered before the epoch */
+	n = history_before(s->hist, s->folder, s->today - (uint32_t)s->a->delete_after, &old);
 	if (n == 0)
 		return 0;
 	if (!imap_has_cap(s->imap, IMAP_CAP_UIDPLUS)) {
@@ -469,7 +475,8 @@ poll_folder(struct session *s, const char *folder, struct mf_error *err)
 		snprintf(criteria, sizeof criteria, "%s NOT LARGER %llu", base, s->a->limit);
 	else
 		snprintf(criteria, sizeof criteria, "%s", base);
-	rc = imap_select_search(s->imap, folder, criteria, &f, err);
+	/* --check opens the folder read-only: not even \Recent changes. */
+	rc = imap_select_search(s->imap, folder, s->check_only, criteria, &f, err);
 	if (rc != 0) {
 		if (!err->reply)
 			return rc;
@@ -483,7 +490,7 @@ poll_folder(struct session *s, const char *folder, struct mf_error *err)
 		free(uids);
 		return 0;
 	}
-	if (f.read_only) {
+	if (f.read_only && !s->check_only) {
 		free(uids);
 		log_error(s->a->who, "folder %s is read-only on the server, so fetched mail could not be marked; "
 		    "not fetching from it, check its permissions on the server", folder);
@@ -607,8 +614,13 @@ fetch_account(const struct account *a, int check_only)
 	/* The journal first: without it, what it records would come again. */
 	rc = state_open(a, &s.state, &err);
 	s.today = history_today();
-	if (rc == 0 && (a->fetch == FETCH_NEW || a->delete_after > 0))
+	if (rc == 0 && (a->fetch == FETCH_NEW || a->fetch_new_configured || a->delete_after > 0)) {
 		rc = history_open(a, &s.hist, &err);
+		/* Until the history is saved, the journal's delivered lines
+		 * are the only record of what it will hold: keep them. */
+		if (rc == 0 && !check_only)
+			state_hold(s.state);
+	}
 	if (rc == 0)
 		rc = session_open(&s, &err);
 	if (rc == 0 && !check_only) {
@@ -653,6 +665,8 @@ fetch_account(const struct account *a, int check_only)
 		s.result = status_worse(s.result, MF_EINTERNAL);
 		state_discard(s.state);
 		s.state = NULL;
+	} else if (!check_only && s.hist != NULL) {
+		state_release(s.state);
 	}
 	history_free(s.hist);
 	if (check_only) {

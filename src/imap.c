@@ -783,8 +783,8 @@ select_search_done(struct imap *im, const struct pending *p, void *ctx)
 }
 
 int
-imap_select_search(struct imap *im, const char *folder, const char *criteria, struct imap_folder *out,
-    struct mf_error *err)
+imap_select_search(struct imap *im, const char *folder, int examine, const char *criteria,
+    struct imap_folder *out, struct mf_error *err)
 {
 	struct uid_list l = { 0 };
 	struct cmd_handler h = { .untagged = search_untagged, .ctx = &l };
@@ -795,7 +795,7 @@ imap_select_search(struct imap *im, const char *folder, const char *criteria, st
 
 	memset(out, 0, sizeof *out);
 	buf_init(&cmd, 0);
-	buf_printf(&cmd, "SELECT ");
+	buf_printf(&cmd, examine ? "EXAMINE " : "SELECT ");
 	if (imap_quote(&cmd, folder) < 0) {
 		buf_free(&cmd);
 		err_set(err, MF_ESERVER, "folder name '%s' holds characters that need modified UTF-7; "

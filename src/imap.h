@@ -51,9 +51,9 @@ struct imap_folder {
 	uint32_t *uids;         /* sorted, no duplicates; the caller frees */
 	size_t n;
 };
-/* SELECT folder and UID SEARCH criteria, sent together (one round trip).
+/* SELECT (EXAMINE if examine) folder and UID SEARCH criteria, sent together (one round trip).
  * A tagged NO/BAD to either is MF_ESERVER with err->reply set. */
-int imap_select_search(struct imap *im, const char *folder, const char *criteria, struct imap_folder *out,
+int imap_select_search(struct imap *im, const char *folder, int examine, const char *criteria, struct imap_folder *out,
     struct mf_error *err);
 
 /* UID SEARCH criteria in the selected folder: *uids (sorted, no

@@ -60,6 +60,5 @@
 #define JOURNAL_TOKEN_MAX    255   /* where a sink is about to write (state journal intents) */
 #define MBOX_LOCK_TRIES      60u   /* dotlock/fcntl attempts, one every 500 ms */
 #define MBOX_DOTLOCK_STALE   300   /* seconds after which a dotlock is stale */
-#define MBOX_DOTLOCK_EMPTY_STALE 5 /* seconds after which an empty dotlock (no pid) is stale */
 
 #endif

@@ -35,6 +35,7 @@ struct entry {
 	uint32_t uid;
 	char *token;       /* an intent: where the sink was about to write; NULL: delivered */
 	int voided;        /* (while loading) a "V" line: the intent before it is void */
+	int forgotten;     /* forgotten while held (state_hold): kept until state_release */
 	size_t seq;        /* order of appearance, for the last-one-wins rule */
 };
 
@@ -50,6 +51,7 @@ struct state {
 	size_t nprior;
 	struct entry *big;   /* messages over the account's limit, already reported ("O" lines) */
 	size_t nbig, big_cap;
+	int hold;          /* state_hold: forget only marks, state_release drops */
 	size_t seq;
 };
 
@@ -89,6 +91,7 @@ add(struct state *st, const char *folder, uint32_t uidvalidity, uint32_t uid, co
 	st->e[st->n].uid = uid;
 	st->e[st->n].token = token != NULL ? xstrdup(token) : NULL;
 	st->e[st->n].voided = 0;
+	st->e[st->n].forgotten = 0;
 	st->e[st->n].seq = st->seq++;
 	st->n++;
 }
@@ -395,7 +398,7 @@ state_pending(struct state *st, const char *folder, uint32_t uidvalidity, const 
 	filter(st, stale_in_folder, &f);
 	st->nview = 0;
 	for (size_t i = 0; i < st->n; i++) {
-		if (st->e[i].token != NULL || strcmp(st->e[i].folder, folder) != 0)
+		if (st->e[i].token != NULL || st->e[i].forgotten || strcmp(st->e[i].folder, folder) != 0)
 			continue;
 		if (st->nview == st->view_cap) {
 			st->view_cap = st->view_cap ? st->view_cap * 2 : 64;
@@ -446,8 +449,36 @@ drop_uids(struct state *st, const char *folder, const uint32_t *uids, size_t n, 
 	memcpy(sorted, uids, n * sizeof *sorted);
 	qsort(sorted, n, sizeof *sorted, cmp_u32);
 	f.uids = sorted;
-	filter(st, in_uids, &f);
+	if (st->hold && !intents_only) {
+		for (size_t i = 0; i < st->n; i++)
+			if (in_uids(&st->e[i], &f))
+				st->e[i].forgotten = 1;
+	} else {
+		filter(st, in_uids, &f);
+	}
 	free(sorted);
+}
+
+void
+state_hold(struct state *st)
+{
+	st->hold = 1;
+}
+
+static int
+is_forgotten(const struct entry *e, const void *arg)
+{
+	(void)arg;
+	return e->forgotten;
+}
+
+void
+state_release(struct state *st)
+{
+	if (st == NULL)
+		return;
+	filter(st, is_forgotten, NULL);
+	st->hold = 0;
 }
 
 /* Appends text to the file (opening it first if need be); fsyncs if sync. */

@@ -75,6 +75,12 @@ void state_forget(struct state *st, const char *folder, const uint32_t *uids, si
 int state_too_big(struct state *st, const char *folder, uint32_t uidvalidity, const uint32_t *uids, size_t n,
     uint32_t **fresh, struct mf_error *err);
 
+/* From now on state_forget() only marks entries: they stay in memory and
+ * in any rewrite of the file until state_release() drops them (an
+ * account whose history must be saved before they may go). */
+void state_hold(struct state *st);
+void state_release(struct state *st);
+
 /* Frees without writing anything (--check changes nothing). */
 void state_discard(struct state *st);
 
