@@ -364,6 +364,13 @@ cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Whether uid is in v[0..n) (sorted); v may be NULL when n is 0. */
+static int
+has_uid(const uint32_t *v, size_t n, uint32_t uid)
+{
+	return n > 0 && bsearch(&uid, v, n, sizeof *v, cmp_u32) != NULL;
+}
+
 /* Drops entries for which drop() is true. */
 static void
 filter(struct state *st, int (*drop)(const struct entry *e, const void *arg), const void *arg)
@@ -425,7 +432,7 @@ in_uids(const struct entry *e, const void *arg)
 	const struct folder_uids *f = arg;
 	if (f->intents_only && e->token == NULL)
 		return 0;
-	return bsearch(&e->uid, f->uids, f->n, sizeof *f->uids, cmp_u32) != NULL && strcmp(e->folder, f->folder) == 0;
+	return has_uid(f->uids, f->n, e->uid) && strcmp(e->folder, f->folder) == 0;
 }
 
 static int
@@ -433,7 +440,7 @@ intent_not_in_uids(const struct entry *e, const void *arg)
 {
 	const struct folder_uids *f = arg;
 	return e->token != NULL && strcmp(e->folder, f->folder) == 0 &&
-	    bsearch(&e->uid, f->uids, f->n, sizeof *f->uids, cmp_u32) == NULL;
+	    !has_uid(f->uids, f->n, e->uid);
 }
 
 /* Drops entries of folder for uids (any order); only intents if intents_only. */
@@ -648,7 +655,7 @@ state_too_big(struct state *st, const char *folder, uint32_t uidvalidity, const 
 	for (size_t i = 0; i < st->nbig; i++) {
 		struct entry *e = &st->big[i];
 		if (strcmp(e->folder, folder) == 0 &&
-		    (e->uidvalidity != uidvalidity || bsearch(&e->uid, uids, n, sizeof *uids, cmp_u32) == NULL))
+		    (e->uidvalidity != uidvalidity || !has_uid(uids, n, e->uid)))
 			entry_free(e);
 		else
 			st->big[k++] = *e;
