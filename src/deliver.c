@@ -2,9 +2,11 @@
 #include "autoconfig.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "deliver.h"
 #include "mf_limits.h"
@@ -102,6 +104,43 @@ addr_char_ok(unsigned char c)
 	return isalnum(c) || (c != 0 && strchr(".@+_=-", c) != NULL);
 }
 
+int
+deliver_sync_parent(const char *path)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	int fd, r;
+
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	fd = open(slash != NULL ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	if (fd < 0)
+		return -1;
+	r = fsync(fd);
+	close(fd);
+	return r;
+}
+
+void
+deliver_path_addr(const char *v, const char *end, const char **addr, size_t *len)
+{
+	const char *lt = memchr(v, '<', (size_t)(end - v)), *gt;
+
+	if (lt != NULL && (gt = memchr(lt, '>', (size_t)(end - lt))) != NULL) {
+		v = lt + 1;
+		end = gt;
+	} else {
+		while (v < end && (*v == ' ' || *v == '\t'))
+			v++;
+		while (end > v && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+	}
+	*addr = v;
+	*len = (size_t)(end - v);
+}
+
 char *
 deliver_sender(struct spool *msg)
 {
@@ -114,26 +153,16 @@ deliver_sender(struct spool *msg)
 	head[n] = '\0';
 	for (p = head; p != NULL && *p != '\0' && *p != '\r' && *p != '\n'; ) {
 		if (strncasecmp(p, "Return-Path:", 12) == 0) {
-			const char *v = p + 12, *lt, *gt;
-			end = strchr(v, '\n');
-			if (end == NULL)
-				end = v + strlen(v);
-			lt = memchr(v, '<', (size_t)(end - v));
-			if (lt != NULL && (gt = memchr(lt, '>', (size_t)(end - lt))) != NULL) {
-				v = lt + 1;
-				end = gt;
-			} else {
-				while (v < end && (*v == ' ' || *v == '\t'))
-					v++;
-				while (end > v && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
-					end--;
-			}
-			if (end == v)
+			const char *v;
+			size_t len;
+			end = strchr(p + 12, '\n');
+			deliver_path_addr(p + 12, end != NULL ? end : p + 12 + strlen(p + 12), &v, &len);
+			if (len == 0)
 				break;
-			for (const char *c = v; c < end; c++)
-				if (!addr_char_ok((unsigned char)*c))
+			for (size_t i = 0; i < len; i++)
+				if (!addr_char_ok((unsigned char)v[i]))
 					return xstrdup("MAILER-DAEMON");
-			return xstrndup(v, (size_t)(end - v));
+			return xstrndup(v, len);
 		}
 		p = strchr(p, '\n');
 		if (p != NULL)

@@ -81,6 +81,14 @@ int sink_commit(struct sink *s, struct mf_error *err);
 /* Closes; anything not committed is taken back where the sink can. */
 void sink_close(struct sink *s);
 
+/* fsyncs the directory that holds path (a new file's name must survive a
+ * crash).  0, or -1 with errno set. */
+int deliver_sync_parent(const char *path);
+
+/* The address in a Return-Path header's value v[0..end): what is inside
+ * <...>, else the value without surrounding blanks (*len may be 0). */
+void deliver_path_addr(const char *v, const char *end, const char **addr, size_t *len);
+
 /* The envelope sender from the message's Return-Path header, reduced to
  * characters safe in a From_ line; "MAILER-DAEMON" if there is none.
  * The caller frees the result. */

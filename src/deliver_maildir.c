@@ -172,26 +172,6 @@ maildir_subdir(struct sink *s, int dirfd, const char *sub, int *created, struct 
 	return fd;
 }
 
-/* fsyncs the directory that holds path (the new Maildir's name). */
-static int
-sync_parent_dir(const char *path)
-{
-	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
-	int fd, r;
-
-	if (slash == dir)
-		slash[1] = '\0';
-	else if (slash != NULL)
-		*slash = '\0';
-	fd = open(slash != NULL ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(dir);
-	if (fd < 0)
-		return -1;
-	r = fsync(fd);
-	close(fd);
-	return r;
-}
-
 /* Opens the Maildir directory itself (path: the maildir setting without
  * trailing slashes), creating it if it is missing and the directory that
  * should hold it exists; checks it is a directory of ours and not a
@@ -309,7 +289,7 @@ maildir_open(struct sink *s, struct mf_error *err)
 	if (created) {
 		/* The new directories' names must be durable before any
 		 * message in them is marked on the server. */
-		if (fsync(m->dirfd) < 0 || sync_parent_dir(top) < 0) {
+		if (fsync(m->dirfd) < 0 || deliver_sync_parent(top) < 0) {
 			err_set(err, MF_EDELIVER, "cannot sync the new Maildir %s: %s; check the file system", path,
 			    strerror(errno));
 			goto failed;

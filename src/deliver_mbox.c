@@ -583,26 +583,6 @@ failed:
 	return err->code;
 }
 
-/* fsyncs the directory that holds path (a new file's name). */
-static int
-sync_parent(const char *path)
-{
-	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
-	int fd, r;
-
-	if (slash == dir)
-		slash[1] = '\0';
-	else if (slash != NULL)
-		*slash = '\0';
-	fd = open(slash != NULL ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(dir);
-	if (fd < 0)
-		return -1;
-	r = fsync(fd);
-	close(fd);
-	return r;
-}
-
 static int
 mbox_commit(struct sink *s, struct mf_error *err)
 {
@@ -619,7 +599,7 @@ mbox_commit(struct sink *s, struct mf_error *err)
 		r = err_set(err, MF_EDELIVER, "cannot write to mbox %s: fsync: %s; free some space or fix the file, "
 		    "the messages stay on the server", s->acct->mbox, strerror(e));
 	} else if (m->dirty && m->dirsync) {
-		if (sync_parent(s->acct->mbox) < 0)
+		if (deliver_sync_parent(s->acct->mbox) < 0)
 			r = err_set(err, MF_EDELIVER, "cannot sync the directory of the new mbox %s: %s; "
 			    "check the file system, the messages stay on the server", s->acct->mbox, strerror(errno));
 		else

@@ -441,27 +441,19 @@ envelope_sender(struct spool *msg, char *from, size_t size, int *utf8)
 			if ((unsigned char)*c >= 0x80)
 				*utf8 = 1;
 		if (!seen && strncasecmp(p, "Return-Path:", 12) == 0) {
-			const char *v = p + 12, *lt, *gt;
+			const char *v;
+			size_t len;
 			int ok = 1;
 			seen = 1;
-			lt = memchr(v, '<', (size_t)(end - v));
-			if (lt != NULL && (gt = memchr(lt, '>', (size_t)(end - lt))) != NULL) {
-				v = lt + 1;
-				end = gt;
-			} else {
-				while (v < end && (*v == ' ' || *v == '\t'))
-					v++;
-				while (end > v && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
-					end--;
-			}
+			deliver_path_addr(p + 12, end, &v, &len);
 			/* Blanks, controls and angle brackets could end the
 			 * address early in MAIL FROM: such a sender becomes <>. */
-			for (const char *c = v; c < end; c++)
-				if ((unsigned char)*c <= ' ' || *c == 0x7f || *c == '<' || *c == '>')
+			for (size_t i = 0; i < len; i++)
+				if ((unsigned char)v[i] <= ' ' || v[i] == 0x7f || v[i] == '<' || v[i] == '>')
 					ok = 0;
-			if (ok && (size_t)(end - v) <= SMTP_PATH_MAX && (size_t)(end - v) < size) {
-				memcpy(from, v, (size_t)(end - v));
-				from[end - v] = '\0';
+			if (ok && len <= SMTP_PATH_MAX && len < size) {
+				memcpy(from, v, len);
+				from[len] = '\0';
 			}
 		}
 		p = eol != NULL ? eol + 1 : NULL;
