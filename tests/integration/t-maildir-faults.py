@@ -25,17 +25,6 @@ sys.path.insert(0, os.path.join(os.environ.get("srcdir") or os.path.join(
 import harness as h
 
 
-def strace_wrapper(t, name, args):
-    """A script that runs mailfetch under strace with args; returns (path, log)."""
-    log = t.path(name + ".strace")
-    wrapper = t.path(name + ".sh")
-    with open(wrapper, "w") as f:
-        # LeakSanitizer cannot work under ptrace: leave it out of these runs.
-        f.write("#!/bin/sh\nASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0\"; export ASAN_OPTIONS\n"
-                "exec strace -f -qq -o '%s' %s '%s' \"$@\"\n" % (log, args, h.mailfetch_binary()))
-    os.chmod(wrapper, 0o755)
-    return wrapper, log
-
 
 def maildir(t, name):
     md = t.path(name)
@@ -63,7 +52,7 @@ def test(t):
         md = md or maildir(t, name)
         cfg = h.config({"acct": h.dovecot_keys(dv, deliver="maildir", maildir=md)})
         if strace_args is not None:
-            wrapper, log = strace_wrapper(t, name, strace_args)
+            wrapper, log = t.strace_wrapper(name, strace_args)
             r = t.run([], cfg, binary=wrapper)
             t.check("INJECTED" in h.read_file(log).decode(errors="replace"), "%s: the fault was injected" % what)
         else:
@@ -114,7 +103,7 @@ def test(t):
     msgs = [h.sample_message(900 + i, 800) for i in range(4)]
     uids = dv.append_many("alice", "INBOX", msgs)
     md = maildir(t, "nonoreplace")
-    wrapper, log = strace_wrapper(t, "nonoreplace", "-e trace=renameat2,linkat,unlinkat -e inject=renameat2:error=EINVAL")
+    wrapper, log = t.strace_wrapper("nonoreplace", "-e trace=renameat2,linkat,unlinkat -e inject=renameat2:error=EINVAL")
     r = t.run([], h.config({"acct": h.dovecot_keys(dv, deliver="maildir", maildir=md)}), binary=wrapper)
     t.exit_code(r, h.EX_OK, "renameat2 not supported")
     trace = h.read_file(log).decode(errors="replace")

@@ -32,15 +32,6 @@ PER_ROUND = 40
 SIZES = (600, 2500, 9000, 40000, 150000, 700, 300000, 1200)
 
 
-def strace_wrapper(t, name, args):
-    log = t.path(name + ".strace")
-    wrapper = t.path(name + ".sh")
-    with open(wrapper, "w") as f:
-        f.write("#!/bin/sh\nASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0\"; export ASAN_OPTIONS\n"
-                "exec strace -f -qq -o '%s' %s '%s' \"$@\"\n" % (log, args, h.mailfetch_binary()))
-    os.chmod(wrapper, 0o755)
-    return wrapper, log
-
 
 def listing(md, sub):
     return sorted(os.listdir(os.path.join(md, sub)))
@@ -86,7 +77,7 @@ def chosen_kills(t, dv, cfg, md, allmsgs):
     msgs = [h.sample_message(i + 1, SIZES[i % len(SIZES)]) for i in range(6)]
     dv.append_many("alice", "INBOX", msgs)
     allmsgs += msgs
-    wrapper, log = strace_wrapper(t, "killsync", "-P '%s/new' -e trace=fsync -e inject=fsync:signal=KILL" % md)
+    wrapper, log = t.strace_wrapper("killsync", "-P '%s/new' -e trace=fsync -e inject=fsync:signal=KILL" % md)
     r = t.run([], cfg, binary=wrapper)
     t.check(r.code in (-signal.SIGKILL, 128 + signal.SIGKILL, 137), "killed at the fsync of new/ (%s)" % r.code, r)
     new = listing(md, "new")
@@ -100,7 +91,7 @@ def chosen_kills(t, dv, cfg, md, allmsgs):
     msgs = [h.sample_message(100 + i, s) for i, s in enumerate((900, 1200, 200000, 800))]
     dv.append_many("alice", "INBOX", msgs)
     allmsgs += msgs
-    wrapper, log = strace_wrapper(t, "killwrite", "-e trace=writev -e inject=writev:signal=KILL:when=4")
+    wrapper, log = t.strace_wrapper("killwrite", "-e trace=writev -e inject=writev:signal=KILL:when=4")
     r = t.run([], cfg, binary=wrapper)
     t.check(r.code in (-signal.SIGKILL, 128 + signal.SIGKILL, 137), "killed while writing (%s)" % r.code, r)
     t.eq(len(listing(md, "tmp")), 3, "three files in tmp/, the last one partial")

@@ -24,17 +24,6 @@ sys.path.insert(0, os.path.join(os.environ.get("srcdir") or os.path.join(
 import harness as h
 
 
-def strace_wrapper(t, name, args):
-    """A script that runs mailfetch under strace with args; returns (path, log)."""
-    log = t.path(name + ".strace")
-    wrapper = t.path(name + ".sh")
-    with open(wrapper, "w") as f:
-        # LeakSanitizer cannot work under ptrace: leave it out of these runs.
-        f.write("#!/bin/sh\nASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0\"; export ASAN_OPTIONS\n"
-                "exec strace -f -qq -o '%s' %s '%s' \"$@\"\n" % (log, args, h.mailfetch_binary()))
-    os.chmod(wrapper, 0o755)
-    return wrapper, log
-
 
 def test(t):
     if shutil.which("strace") is None:
@@ -46,7 +35,7 @@ def test(t):
     d = t.mkdir("newdir")
     mbox = os.path.join(d, "inbox.mbox")
     srv = t.fake(tls="none", messages=msgs)
-    wrapper, log = strace_wrapper(t, "dirsync", "-e trace=openat,fsync,write,writev,sendto,sendmsg -s 64")
+    wrapper, log = t.strace_wrapper("dirsync", "-e trace=openat,fsync,write,writev,sendto,sendmsg -s 64")
     keys = h.fake_keys(srv, tls="none", allow_plaintext="yes", deliver="mbox", mbox=mbox)
     r = t.run([], h.config({"acct": keys}), binary=wrapper)
     srv.stop()
@@ -103,7 +92,7 @@ def test(t):
     with open(mbox, "wb") as f:
         f.write(b"From someone Mon Jan  1 00:00:00 2024\nSubject: old\n\nold\n\n")
     srv = t.fake(tls="implicit", messages=msgs[:1])
-    wrapper, log = strace_wrapper(t, "slowwrite", "-e trace=writev -e inject=writev:delay_enter=2000000")
+    wrapper, log = t.strace_wrapper("slowwrite", "-e trace=writev -e inject=writev:delay_enter=2000000")
     run = t.start([], h.config({"acct": h.fake_keys(srv, deliver="mbox", mbox=mbox)}), binary=wrapper)
     deadline = time.time() + 20
     while not os.path.exists(mbox + ".lock") and time.time() < deadline and not run.poll():
@@ -124,7 +113,7 @@ def test(t):
     # 3. Disk full: the first failure stops deliveries for the run.
     mbox = t.path("full.mbox")
     srv = t.fake(tls="implicit", messages=msgs)
-    wrapper, log = strace_wrapper(t, "enospc", "-e trace=writev -e inject=writev:error=ENOSPC")
+    wrapper, log = t.strace_wrapper("enospc", "-e trace=writev -e inject=writev:error=ENOSPC")
     r = t.run([], h.config({"acct": h.fake_keys(srv, deliver="mbox", mbox=mbox)}), binary=wrapper)
     srv.stop()
     t.exit_code(r, h.EX_DELIVERY, "disk full")

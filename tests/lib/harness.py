@@ -1591,6 +1591,18 @@ class Test:
         kw["on_result"] = self._finished
         return start_mailfetch(args, config_text, **kw).wait()
 
+    def strace_wrapper(self, name, args):
+        """A script that runs mailfetch under strace with args (a string of
+        strace options), for a test's binary=; returns (path, strace log)."""
+        log = self.path(name + ".strace")
+        wrapper = self.path(name + ".sh")
+        with open(wrapper, "w") as f:
+            # LeakSanitizer cannot work under ptrace: leave it out of these runs.
+            f.write("#!/bin/sh\nASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0\"; export ASAN_OPTIONS\n"
+                    "exec strace -f -qq -o '%s' %s '%s' \"$@\"\n" % (log, args, mailfetch_binary()))
+        os.chmod(wrapper, 0o755)
+        return wrapper, log
+
     def start(self, args, config_text=None, **kw):
         """Start mailfetch without waiting (see start_mailfetch)."""
         kw.setdefault("tmpdir", self.dir)
