@@ -24,7 +24,7 @@
 #include "mf_limits.h"
 #include "xmalloc.h"
 
-enum key_type { K_STRING, K_PATH, K_COMMAND, K_BOOL, K_INT, K_ENUM, K_LIST, K_PIN, K_SECRET, K_SIZE };
+enum key_type { K_STRING, K_PATH, K_COMMAND, K_BOOL, K_INT, K_ENUM, K_LIST, K_PIN, K_SECRET, K_SIZE, K_MECHS };
 
 struct choice {
 	const char *name;
@@ -44,8 +44,6 @@ static const struct choice protocol_choices[] = { { "imap", 0 }, { NULL, 0 } };
 static const struct choice tls_choices[] = {
 	{ "implicit", TLS_IMPLICIT }, { "starttls", TLS_STARTTLS }, { "none", TLS_NONE }, { NULL, 0 } };
 static const struct choice version_choices[] = { { "1.2", 12 }, { "1.3", 13 }, { NULL, 0 } };
-static const struct choice auth_choices[] = {
-	{ "auto", AUTH_AUTO }, { "plain", AUTH_PLAIN }, { "login", AUTH_LOGIN }, { NULL, 0 } };
 static const struct choice fetch_choices[] = {
 	{ "unseen", FETCH_UNSEEN }, { "all", FETCH_ALL }, { "new", FETCH_NEW }, { NULL, 0 }
 };
@@ -76,7 +74,8 @@ static const struct key keys[] = {
 	{ "password_command", K_COMMAND, OFF(password_command), NULL, NULL, 0, 0 },
 	{ "password_command_timeout", K_INT, OFF(password_command_timeout), "30", NULL, 1, 3600 },
 	{ "password_store", K_ENUM, OFF(password_store), NULL, store_choices, 0, 0 },
-	{ "auth", K_ENUM, OFF(auth), "auto", auth_choices, 0, 0 },
+	{ "oauth_token_command", K_COMMAND, OFF(oauth_token_command), NULL, NULL, 0, 0 },
+	{ "auth", K_MECHS, NOFIELD, "auto", NULL, 0, 0 },
 	{ "folders", K_LIST, NOFIELD, "INBOX", NULL, 0, 0 },
 	{ "fetch", K_ENUM, OFF(fetch), "unseen", fetch_choices, 0, 0 },
 	{ "keep", K_BOOL, OFF(keep), "yes", bool_choices, 0, 0 },
@@ -348,6 +347,39 @@ address_ok(const char *v)
 	return v[0] != '\0';
 }
 
+/* auth: "auto", or mechanism names separated by commas or spaces, in
+ * the order preferred. */
+static int
+parse_mechs(struct account *a, const char *v)
+{
+	const char *p = v;
+
+	a->nauth = 0;
+	a->auth_auto = strcasecmp(v, "auto") == 0;
+	if (a->auth_auto) {
+		for (int m = 0; m < SASL_NMECH; m++)
+			a->auth_order[a->nauth++] = (enum sasl_mech)m;
+		return 0;
+	}
+	while (*p != '\0') {
+		size_t len;
+		enum sasl_mech m;
+		p += strspn(p, ", \t");
+		if (*p == '\0')
+			break;
+		len = strcspn(p, ", \t");
+		m = sasl_mech_lookup(p, len);
+		if (m == SASL_NMECH)
+			return -1;
+		for (size_t i = 0; i < a->nauth; i++)
+			if (a->auth_order[i] == m)
+				return -1;
+		a->auth_order[a->nauth++] = m;
+		p += len;
+	}
+	return a->nauth > 0 ? 0 : -1;
+}
+
 /* Parses value v of key k into account a. */
 static int
 set_key(struct account *a, const struct key *k, const char *v, const char *file, const char *sec,
@@ -400,6 +432,12 @@ set_key(struct account *a, const struct key *k, const char *v, const char *file,
 			return key_error(err, file, sec, k->name, "'%s' is not a size: a number of bytes, or of K, M or G "
 			    "(KiB, MiB, GiB), from 1 to 2047M", v);
 		return 0;
+	case K_MECHS:
+		if (parse_mechs(a, v) < 0)
+			return key_error(err, file, sec, k->name, "'%s' is not auto or a list of mechanisms from: "
+			    "scram-sha-256-plus, scram-sha-256, scram-sha-1-plus, scram-sha-1, oauthbearer, xoauth2, "
+			    "plain, login (each once)", v);
+		return 0;
 	case K_PIN:
 		if (parse_pin(v, a->pin) < 0)
 			return key_error(err, file, sec, k->name,
@@ -419,6 +457,7 @@ account_free(struct account *a)
 	free(a->user);
 	free_secret(a->password);
 	free(a->password_command);
+	free(a->oauth_token_command);
 	for (size_t i = 0; i < a->nfolders; i++)
 		free(a->folders[i]);
 	free(a->folders);
@@ -513,12 +552,24 @@ account_load(dictionary *d, const char *file, const char *sec, const struct conf
 		return key_error(err, file, sec, "tls",
 		    "'none' sends your password in clear text; set allow_plaintext = yes as well if you mean it");
 	nsources = (a->password != NULL) + (a->password_command != NULL) + (a->password_store != PWSTORE_NONE);
-	if (nsources == 0)
+	if (nsources == 0 && a->oauth_token_command == NULL)
 		return key_error(err, file, sec, "password",
-		    "no password source; set one of password, password_command or password_store");
+		    "no password source; set one of password, password_command or password_store "
+		    "(or oauth_token_command for OAuth2)");
 	if (nsources > 1)
 		return key_error(err, file, sec, "password",
 		    "more than one of password, password_command and password_store is set; keep one");
+	{
+		unsigned listed = 0;
+		for (size_t i = 0; i < a->nauth; i++)
+			listed |= SASL_BIT(a->auth_order[i]);
+		if (!a->auth_auto && nsources == 0 && !(listed & SASL_TOKEN_MECHS))
+			return key_error(err, file, sec, "auth", "every mechanism listed needs a password, and "
+			    "there is only oauth_token_command; add xoauth2 or oauthbearer, or a password source");
+		if (!a->auth_auto && a->oauth_token_command == NULL && !(listed & SASL_PASSWORD_MECHS))
+			return key_error(err, file, sec, "auth", "xoauth2 and oauthbearer need oauth_token_command; "
+			    "set it, or list a password mechanism");
+	}
 #ifndef HAVE_LIBSECRET
 	if (a->password_store == PWSTORE_SECRET)
 		return key_error(err, file, sec, "password_store",
@@ -978,7 +1029,21 @@ config_print(const struct config *cfg, FILE *fp)
 			    a->password_command_timeout);
 		if (a->password_store != PWSTORE_NONE)
 			fprintf(fp, "password_store = %s\n", choice_name(store_choices, a->password_store));
-		fprintf(fp, "auth = %s\nfolders = ", choice_name(auth_choices, a->auth));
+		if (a->oauth_token_command != NULL)
+			fprintf(fp, "oauth_token_command = %s\n", a->oauth_token_command);
+		fprintf(fp, "auth = ");
+		if (a->auth_auto)
+			fprintf(fp, "auto");
+		for (size_t j = 0; !a->auth_auto && j < a->nauth; j++) {
+			char lower[32];
+			const char *n = sasl_mech_name(a->auth_order[j]);
+			size_t k;
+			for (k = 0; n[k] != '\0' && k + 1 < sizeof lower; k++)
+				lower[k] = (char)tolower((unsigned char)n[k]);
+			lower[k] = '\0';
+			fprintf(fp, "%s%s", j ? ", " : "", lower);
+		}
+		fprintf(fp, "\nfolders = ");
 		for (size_t j = 0; j < a->nfolders; j++)
 			fprintf(fp, "%s%s", j ? ", " : "", a->folders[j]);
 		fprintf(fp, "\nfetch = %s\nkeep = %s\ndeliver = %s\n", choice_name(fetch_choices, a->fetch),

@@ -6,11 +6,11 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "sasl.h"
 #include "status.h"
 #include "tls.h"
 
 enum tls_mode { TLS_IMPLICIT, TLS_STARTTLS, TLS_NONE };
-enum auth_mode { AUTH_AUTO, AUTH_PLAIN, AUTH_LOGIN };
 enum fetch_mode { FETCH_UNSEEN, FETCH_ALL, FETCH_NEW };
 enum deliver_kind { DELIVER_MDA, DELIVER_MBOX, DELIVER_MAILDIR, DELIVER_SMTP, DELIVER_LMTP };
 enum password_store { PWSTORE_NONE, PWSTORE_SECRET };
@@ -32,7 +32,10 @@ struct account {
 	char *password_command;
 	int password_command_timeout; /* seconds the command may take */
 	int password_store;      /* enum password_store */
-	int auth;                /* enum auth_mode */
+	char *oauth_token_command; /* prints an OAuth2 access token (XOAUTH2, OAUTHBEARER) */
+	int auth_auto;           /* auth = auto: auth_order is every mechanism, strongest first */
+	enum sasl_mech auth_order[SASL_NMECH]; /* mechanisms to use, in the order preferred */
+	size_t nauth;
 	char **folders;
 	size_t nfolders;
 	int fetch;               /* enum fetch_mode */

@@ -117,6 +117,12 @@ conn_start_tls(struct conn *c, const char *host, const struct tls_opts *o, struc
 	return c->tls != NULL ? 0 : err->code;
 }
 
+int
+conn_channel_binding(struct conn *c, const char **type, unsigned char *out, size_t *len, size_t max)
+{
+	return c->tls != NULL ? tls_channel_binding(c->tls, type, out, len, max) : -1;
+}
+
 void
 conn_set_wait_hook(struct conn *c, void (*fn)(void *ctx), void *ctx)
 {

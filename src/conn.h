@@ -23,6 +23,10 @@ void conn_free(struct conn *c);
  * we have not consumed: after a STARTTLS reply that is an injection. */
 int conn_start_tls(struct conn *c, const char *host, const struct tls_opts *o, struct mf_error *err);
 
+/* The TLS session's channel binding data (tls_channel_binding); -1
+ * without TLS. */
+int conn_channel_binding(struct conn *c, const char **type, unsigned char *out, size_t *len, size_t max);
+
 /* fn(ctx) is called before every wait for the server (reading or
  * writing, plain or TLS): the moment to let go of anything another
  * program may be waiting for, such as an mbox's locks.  NULL: none. */

@@ -555,23 +555,97 @@ tls_opts_of(const struct account *a, struct tls_opts *o)
 	o->min_version = a->tls_min_version;
 }
 
+/* The account's secrets, fetched when first needed: a password, and an
+ * OAuth2 token (a fresh one for every connection: tokens expire). */
+struct secrets {
+	char *password, *token;
+};
+
+static int
+have_password(const struct account *a)
+{
+	return a->password != NULL || a->password_command != NULL || a->password_store != PWSTORE_NONE;
+}
+
+static int
+need_secret(const struct account *a, struct secrets *sec, int token, struct mf_error *err)
+{
+	if (token)
+		return sec->token != NULL ? 0 : secret_token(a, &sec->token, err);
+	return sec->password != NULL ? 0 : secret_get(a, &sec->password, err);
+}
+
+/* Picks the mechanism (auth = auto or the account's list, as offered)
+ * and logs in with it. */
+static int
+login(struct session *s, struct secrets *sec, struct mf_error *err)
+{
+	const struct account *a = s->a;
+	unsigned sasl_offered = imap_auth_offered(s->imap), offered = sasl_offered;
+	struct sasl_cb cb;
+	int have_cb, rc;
+	enum sasl_mech m;
+
+	/* LOGIN is also the LOGIN command, where the server has not disabled it */
+	if (!imap_has_cap(s->imap, IMAP_CAP_LOGINDISABLED))
+		offered |= SASL_BIT(SASL_LOGIN);
+	have_cb = conn_channel_binding(s->conn, &cb.type, cb.data, &cb.len, sizeof cb.data) == 0;
+	m = sasl_choose(a->auth_order, a->nauth, offered, have_password(a), a->oauth_token_command != NULL,
+	    a->tls != TLS_NONE, a->allow_plaintext, have_cb);
+	if (m == SASL_NMECH) {
+		const char *names = imap_auth_names(s->imap);
+		if (imap_has_cap(s->imap, IMAP_CAP_LOGINDISABLED))
+			return err_set(err, MF_EAUTH, "server disabled LOGIN (LOGINDISABLED) and offers no mechanism "
+			    "this account can use (it offers: %s); %s", names[0] ? names : "none",
+			    a->oauth_token_command == NULL ? "set oauth_token_command if it takes OAuth2, or ask the "
+			    "server's administrator" : "ask the server's administrator");
+		return err_set(err, MF_EAUTH, "server offers no login mechanism this account can use (it offers: "
+		    "%s%s); %s", names[0] ? names : "no AUTH=", offered & SASL_BIT(SASL_LOGIN) ? " and LOGIN" : "",
+		    a->auth_auto ? "set the secret it needs (password or oauth_token_command)" :
+		    "change auth = to one of them");
+	}
+	if ((rc = need_secret(a, sec, (SASL_BIT(m) & SASL_TOKEN_MECHS) != 0, err)) != 0)
+		return rc;
+	if (m == SASL_LOGIN && !(sasl_offered & SASL_BIT(SASL_LOGIN)))
+		return imap_login(s->imap, a->user, sec->password, err);
+	{
+		/* Bind the exchange to this TLS connection if the mechanism is
+		 * -PLUS; say we could have (SCRAM's "y") only when the server
+		 * offered no -PLUS for an attacker to have hidden. */
+		int plus_offered = (m == SASL_SCRAM_SHA_256 && (sasl_offered & SASL_BIT(SASL_SCRAM_SHA_256_PLUS))) ||
+		    (m == SASL_SCRAM_SHA_1 && (sasl_offered & SASL_BIT(SASL_SCRAM_SHA_1_PLUS)));
+		struct sasl_params p = {
+			.user = a->user, .password = sec->password, .token = sec->token,
+			.host = a->host, .port = (unsigned)a->port,
+			.cb = have_cb && !plus_offered ? &cb : NULL,
+		};
+		struct sasl *x = sasl_new(m, &p);
+		rc = imap_authenticate(s->imap, m, x, err);
+		sasl_free(x);
+	}
+	wipe(&cb, sizeof cb);
+	return rc;
+}
+
 /* Connect, TLS, greeting, capabilities, login. */
 static int
 session_open(struct session *s, struct mf_error *err)
 {
 	const struct account *a = s->a;
 	struct tls_opts to;
-	char *password = NULL;
+	struct secrets sec = { NULL, NULL };
 	int fd, preauth, rc;
-	enum imap_auth how = a->auth == AUTH_PLAIN ? IMAP_AUTH_PLAIN : a->auth == AUTH_LOGIN ? IMAP_AUTH_LOGIN : IMAP_AUTH_AUTO;
 
-	if ((rc = secret_get(a, &password, err)) != 0)
+	/* The secret the account has first, before connecting: without it
+	 * there is no reason to bother the server.  A second kind (both a
+	 * password and a token command) is fetched only if chosen. */
+	if ((rc = need_secret(a, &sec, !have_password(a), err)) != 0)
 		return rc;
 	tls_opts_of(a, &to);
 	fd = net_connect(a->host, (unsigned)a->port, a->timeout * 1000, err);
 	if (fd < 0) {
-		free_secret(password);
-		return err->code;
+		rc = err->code;
+		goto out;
 	}
 	s->conn = conn_new(fd, a->timeout * 1000, a->name, "IMAP");
 	s->imap = imap_new(s->conn, a->name);
@@ -598,9 +672,10 @@ session_open(struct session *s, struct mf_error *err)
 		goto out;
 	}
 	if (!preauth)
-		rc = imap_login(s->imap, how, a->user, password, err);
+		rc = login(s, &sec, err);
 out:
-	free_secret(password);
+	free_secret(sec.password);
+	free_secret(sec.token);
 	return rc;
 }
 

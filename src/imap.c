@@ -16,6 +16,8 @@
 #include "imap.h"
 #include "imap_parse.h"
 #include "imap_quote.h"
+#include "base64.h"
+#include "sasl.h"
 #include "mf_limits.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -43,6 +45,8 @@ struct imap {
 	unsigned caps;
 	int caps_known;
 	unsigned caps_updates;  /* bumped whenever a capability list arrives */
+	unsigned sasl_offered;  /* AUTH= mechanisms we know, as SASL_BIT()s */
+	char auth_names[200];   /* every AUTH= the server listed, for messages */
 	uint32_t exists;
 	uint32_t uidvalidity;
 	int read_only;          /* the selected folder is [READ-ONLY] */
@@ -124,11 +128,26 @@ set_caps(struct imap *im, const struct imap_arg *args, size_t n)
 		{ "SASL-IR", IMAP_CAP_SASL_IR }, { "UIDPLUS", IMAP_CAP_UIDPLUS },
 		{ "LITERAL+", IMAP_CAP_LITERALPLUS },
 	};
+	size_t used = 0;
+
 	im->caps = 0;
-	for (size_t i = 0; i < n; i++)
+	im->sasl_offered = 0;
+	im->auth_names[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
 		for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
 			if (imap_arg_is_atom(&args[i], names[k].name))
 				im->caps |= names[k].cap;
+		if (args[i].type == IMAP_ARG_ATOM && strncasecmp(args[i].str, "AUTH=", 5) == 0 && args[i].len > 5) {
+			enum sasl_mech m = sasl_mech_lookup(args[i].str + 5, args[i].len - 5);
+			if (m != SASL_NMECH)
+				im->sasl_offered |= SASL_BIT(m);
+			if (used < sizeof im->auth_names) {
+				int w = snprintf(im->auth_names + used, sizeof im->auth_names - used, "%s%s",
+				    used ? " " : "", args[i].str + 5);
+				used += w > 0 ? (size_t)w : 0;
+			}
+		}
+	}
 	im->caps_known = 1;
 	im->caps_updates++;
 }
@@ -347,26 +366,19 @@ imap_starttls(struct imap *im, const char *host, const struct tls_opts *o, struc
 	return imap_capability(im, err);
 }
 
-static void
-base64(struct buf *out, const unsigned char *in, size_t n)
+unsigned
+imap_auth_offered(const struct imap *im)
 {
-	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)in[i] << 16;
-		char q[4];
-		if (i + 1 < n)
-			v |= (unsigned)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= in[i + 2];
-		q[0] = tbl[(v >> 18) & 63];
-		q[1] = tbl[(v >> 12) & 63];
-		q[2] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
-		q[3] = i + 2 < n ? tbl[v & 63] : '=';
-		buf_append(out, q, 4);
-	}
+	return im->sasl_offered;
 }
 
-/* Continuation data for AUTHENTICATE without SASL-IR, or a LOGIN literal. */
+const char *
+imap_auth_names(const struct imap *im)
+{
+	return im->auth_names;
+}
+
+/* Continuation data for a LOGIN literal. */
 struct secret_cont {
 	const char *data;   /* sent once, traced as "*" */
 	int sent;
@@ -379,6 +391,7 @@ send_secret_cont(struct imap *im, const struct imap_response *r, void *ctx, stru
 	struct buf line;
 	int rc;
 
+	(void)r;
 	if (sc->sent)
 		return err_set(err, MF_EAUTH, "server asked for more authentication data; check user and password");
 	sc->sent = 1;
@@ -389,59 +402,46 @@ send_secret_cont(struct imap *im, const struct imap_response *r, void *ctx, stru
 	return rc;
 }
 
-int
-imap_login(struct imap *im, enum imap_auth how, const char *user, const char *password, struct mf_error *err)
+/* After a successful login: capabilities change (UIDPLUS often appears
+ * only now). */
+static int
+after_login(struct imap *im, unsigned before, struct mf_error *err)
 {
-	struct buf cmd, creds, b64;
+	return im->caps_updates == before ? imap_capability(im, err) : 0;
+}
+
+int
+imap_login(struct imap *im, const char *user, const char *password, struct mf_error *err)
+{
+	struct buf cmd;
 	struct secret_cont sc = { 0 };
 	struct cmd_handler h = { .ctx = &sc };
 	enum imap_resp_status st;
 	char text[200];
 	size_t shown;
 	unsigned before = im->caps_updates;
-	int plain = how == IMAP_AUTH_PLAIN || (how == IMAP_AUTH_AUTO && imap_has_cap(im, IMAP_CAP_AUTH_PLAIN));
 	int rc;
 
 	buf_init(&cmd, 0);
-	buf_init(&creds, 0);
-	buf_init(&b64, 0);
-	if (plain) {
-		/* SASL PLAIN: authzid NUL authcid NUL password, base64-encoded. */
-		buf_append(&creds, "", 1);
-		buf_append(&creds, user, strlen(user));
-		buf_append(&creds, "", 1);
-		buf_append(&creds, password, strlen(password));
-		base64(&b64, (const unsigned char *)creds.data, creds.len);
-		buf_printf(&cmd, "AUTHENTICATE PLAIN");
-		shown = cmd.len;
-		if (imap_has_cap(im, IMAP_CAP_SASL_IR)) {
-			buf_printf(&cmd, " %s", b64.data);
-			shown++;
-		} else {
-			sc.data = b64.data;
-		}
-	} else {
-		if (imap_has_cap(im, IMAP_CAP_LOGINDISABLED)) {
-			rc = err_set(err, MF_EPROTO, "server disabled LOGIN (LOGINDISABLED) and offers no AUTH=PLAIN; "
-			    "no way to log in, ask the server's administrator");
-			goto out;
-		}
-		buf_printf(&cmd, "LOGIN ");
-		if (imap_quote(&cmd, user) < 0) {
-			rc = err_set(err, MF_EAUTH, "user name holds characters LOGIN cannot send; use auth = plain");
-			goto out;
-		}
-		buf_append(&cmd, " ", 1);
-		shown = cmd.len;
-		if (imap_quote(&cmd, password) < 0) {
-			/* 8-bit or CR/LF in the password: send it as a literal. */
-			buf_printf(&cmd, "{%zu}", strlen(password));
-			sc.data = password;
-		}
+	if (imap_has_cap(im, IMAP_CAP_LOGINDISABLED)) {
+		rc = err_set(err, MF_EAUTH, "server disabled LOGIN (LOGINDISABLED) and offers no mechanism this "
+		    "account can use (it offers: %s); ask the server's administrator",
+		    im->auth_names[0] ? im->auth_names : "none");
+		goto out;
 	}
-	/* Only a command that still has something to send may be continued. */
-	if (sc.data != NULL)
+	buf_printf(&cmd, "LOGIN ");
+	if (imap_quote(&cmd, user) < 0) {
+		rc = err_set(err, MF_EAUTH, "user name holds characters LOGIN cannot send; use auth = plain");
+		goto out;
+	}
+	buf_append(&cmd, " ", 1);
+	shown = cmd.len;
+	if (imap_quote(&cmd, password) < 0) {
+		/* 8-bit or CR/LF in the password: send it as a literal. */
+		buf_printf(&cmd, "{%zu}", strlen(password));
+		sc.data = password;
 		h.cont = send_secret_cont;
+	}
 	rc = imap_cmd(im, cmd.data, shown, &h, &st, text, sizeof text, err);
 	if (rc != 0)
 		goto out;
@@ -450,12 +450,123 @@ imap_login(struct imap *im, enum imap_auth how, const char *user, const char *pa
 		    st == IMAP_ST_NO ? "NO" : "BAD", text);
 		goto out;
 	}
-	/* Capabilities change after login (UIDPLUS often appears only now). */
-	if (im->caps_updates == before)
-		rc = imap_capability(im, err);
+	rc = after_login(im, before, err);
 out:
 	buf_free(&cmd);
-	buf_free(&creds);
+	return rc;
+}
+
+/* One AUTHENTICATE exchange, driven by a struct sasl. */
+struct auth_run {
+	struct sasl *sasl;
+	const char *initial;   /* base64 initial response not sent with the command (no SASL-IR) */
+	int failed;            /* our side gave up and sent "*" */
+	struct mf_error why;   /* ...and why */
+};
+
+static int
+auth_cont(struct imap *im, const struct imap_response *r, void *ctx, struct mf_error *err)
+{
+	struct auth_run *ar = ctx;
+	const char *text = r->text != NULL ? r->text : "";
+	struct buf in, out, line;
+	int rc;
+
+	buf_init(&line, 0);
+	if (ar->failed) {
+		/* we cancelled: a server that asks again gets nothing more */
+		return err_set(err, MF_EPROTO, "server went on with AUTHENTICATE after it was cancelled; "
+		    "report this to the server's administrator");
+	}
+	if (ar->initial != NULL && text[0] == '\0') {
+		/* no SASL-IR: the empty challenge asks for the initial response */
+		buf_printf(&line, "%s\r\n", ar->initial);
+		ar->initial = NULL;
+		rc = conn_write(im->conn, line.data, line.len, 0, err);
+		buf_free(&line);
+		return rc;
+	}
+	ar->initial = NULL;
+	buf_init(&in, SASL_CHALLENGE_MAX);
+	buf_init(&out, 0);
+	if (base64_decode(&in, text, strlen(text)) < 0) {
+		err_set(&ar->why, MF_EAUTH, "the server's %s challenge is not valid base64 (or longer than %u bytes); "
+		    "ask the server's administrator", "AUTHENTICATE", SASL_CHALLENGE_MAX);
+		ar->failed = 1;
+	} else if (sasl_step(ar->sasl, (const unsigned char *)in.data, in.len, &out, &ar->why) != 0) {
+		ar->failed = 1;
+	}
+	if (ar->failed) {
+		buf_append(&line, "*\r\n", 3);
+		rc = conn_write(im->conn, line.data, line.len, line.len, err);
+	} else {
+		base64_encode(&line, out.data, out.len);
+		buf_append(&line, "\r\n", 2);
+		rc = conn_write(im->conn, line.data, line.len, 0, err);
+	}
+	buf_free(&in);
+	buf_free(&out);
+	buf_free(&line);
+	return rc;
+}
+
+int
+imap_authenticate(struct imap *im, enum sasl_mech m, struct sasl *s, struct mf_error *err)
+{
+	struct auth_run ar = { .sasl = s };
+	struct cmd_handler h = { .cont = auth_cont, .ctx = &ar };
+	struct buf cmd, raw, b64;
+	enum imap_resp_status st;
+	char text[200];
+	size_t shown;
+	unsigned before = im->caps_updates;
+	int has, rc;
+
+	buf_init(&cmd, 0);
+	buf_init(&raw, 0);
+	buf_init(&b64, 0);
+	if ((rc = sasl_start(s, &raw, &has, err)) != 0)
+		goto out;
+	if (has) {
+		if (raw.len == 0)
+			buf_append(&b64, "=", 1);
+		else
+			base64_encode(&b64, raw.data, raw.len);
+	}
+	buf_printf(&cmd, "AUTHENTICATE %s", sasl_mech_name(m));
+	shown = cmd.len;
+	if (has && imap_has_cap(im, IMAP_CAP_SASL_IR)) {
+		buf_printf(&cmd, " %s", b64.data);
+		shown++;
+	} else if (has) {
+		ar.initial = b64.data;
+	}
+	rc = imap_cmd(im, cmd.data, shown, &h, &st, text, sizeof text, err);
+	if (rc != 0)
+		goto out;
+	if (ar.failed) {
+		/* our reason, not the server's answer to the "*" */
+		*err = ar.why;
+		rc = err->code;
+		goto out;
+	}
+	if (st != IMAP_ST_OK) {
+		const char *why = sasl_server_error(s);
+		if (why != NULL)
+			rc = err_set(err, MF_EAUTH, "login with %s failed: the server refused the token (%s) and said "
+			    "%s %s; check oauth_token_command", sasl_mech_name(m), why, st == IMAP_ST_NO ? "NO" : "BAD", text);
+		else
+			rc = err_set(err, MF_EAUTH, "login with %s failed: server said %s %s; check user and %s",
+			    sasl_mech_name(m), st == IMAP_ST_NO ? "NO" : "BAD", text,
+			    (SASL_BIT(m) & SASL_TOKEN_MECHS) ? "oauth_token_command" : "password");
+		goto out;
+	}
+	if ((rc = sasl_check_success(s, err)) != 0)
+		goto out;
+	rc = after_login(im, before, err);
+out:
+	buf_free(&cmd);
+	buf_free(&raw);
 	buf_free(&b64);
 	return rc;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "sasl.h"
 #include "spool.h"
 #include "status.h"
 #include "tls.h"
@@ -21,8 +22,6 @@ enum imap_cap {
 	IMAP_CAP_UIDPLUS = 1 << 5,
 	IMAP_CAP_LITERALPLUS = 1 << 6,
 };
-
-enum imap_auth { IMAP_AUTH_AUTO, IMAP_AUTH_PLAIN, IMAP_AUTH_LOGIN };
 
 struct imap;
 
@@ -40,9 +39,18 @@ int imap_has_cap(const struct imap *im, unsigned cap);
 /* STARTTLS, the handshake, then CAPABILITY again (nothing learned in
  * plaintext is kept).  Any failure is final: never fall back. */
 int imap_starttls(struct imap *im, const char *host, const struct tls_opts *o, struct mf_error *err);
-/* Authenticates; a rejected login is MF_EAUTH.  The password is never
- * traced (shown as "*") and the command buffer is wiped. */
-int imap_login(struct imap *im, enum imap_auth how, const char *user, const char *password, struct mf_error *err);
+/* The SASL mechanisms the server offers (its AUTH= capabilities that
+ * sasl.h knows), as SASL_BIT()s, and every AUTH= it listed, as text. */
+unsigned imap_auth_offered(const struct imap *im);
+const char *imap_auth_names(const struct imap *im);
+/* The LOGIN command.  A rejected login is MF_EAUTH.  The password is
+ * never traced (shown as "*") and the command buffer is wiped. */
+int imap_login(struct imap *im, const char *user, const char *password, struct mf_error *err);
+/* AUTHENTICATE m, the exchange made by s, with SASL-IR where offered.
+ * Every payload is traced as "*".  A rejected login, or a server whose
+ * challenge or success s does not accept (the exchange is then
+ * cancelled), is MF_EAUTH. */
+int imap_authenticate(struct imap *im, enum sasl_mech m, struct sasl *s, struct mf_error *err);
 /* What SELECT and UID SEARCH found in a folder. */
 struct imap_folder {
 	int selected;           /* the SELECT succeeded */

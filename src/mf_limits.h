@@ -46,7 +46,12 @@
 #define LOW_SPEED_EXCUSED_MAX 2u   /* commands whose thinking time is excused at once */
 
 /* secrets and config */
-#define PASSWORD_MAX         4096u
+#define PASSWORD_MAX         4096u  /* also an OAuth2 token */
+/* SASL (sasl.c): a SCRAM iteration count the server asks for, and one
+ * decoded challenge.  Servers use 4096 to a few 100,000; a million
+ * PBKDF2-SHA-256 rounds take well under a second. */
+#define SCRAM_ITERATIONS_MAX 1000000u
+#define SASL_CHALLENGE_MAX   (16u * 1024)
 #define CONFIG_VALUE_MAX     1024u
 #define CONFIG_FILE_MAX      (1024u * 1024)
 #define HEADER_SCAN_MAX      (64u * 1024) /* how far into a message we look for Return-Path */

@@ -54,30 +54,32 @@ first_line_got(void *ctx, const char *p, size_t n)
  * unchanged, and being no pipe of ours, they cannot hold us.  Reading its
  * output and waiting for its exit both end at password_command_timeout,
  * when its whole group is killed (a pinentry that waits forever, and what
- * it started).  Sets *out to the first line. */
+ * it started).  Sets *out to the first line.  key names the setting
+ * (password_command), what the secret (password) in messages. */
 static int
-secret_from_command(const struct account *a, char **out, struct mf_error *err)
+secret_from_command(const char *command, const char *key, const char *what, int timeout, char **out,
+    struct mf_error *err)
 {
-	char *argv[] = { "/bin/sh", "-c", a->password_command, NULL };
+	char *argv[] = { "/bin/sh", "-c", (char *)command, NULL };
 	struct first_line f = { .len = 0 };
 	struct proc_reader r;
 	struct proc p;
 	int pfd[2], rc;
 
 	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return err_set(err, MF_EAUTH, "cannot run password_command: %s; the system may be short of "
-		    "file descriptors, try again later", strerror(errno));
+		return err_set(err, MF_EAUTH, "cannot run %s: %s; the system may be short of "
+		    "file descriptors, try again later", key, strerror(errno));
 	rc = proc_spawn(&p, argv, PROC_NULL, pfd[1], PROC_KEEP);
 	close(pfd[1]);
 	if (rc != 0) {
 		close(pfd[0]);
-		return err_set(err, MF_EAUTH, "cannot run password_command: %s%s", proc_strerror(rc),
+		return err_set(err, MF_EAUTH, "cannot run %s: %s%s", key, proc_strerror(rc),
 		    rc == ECHILD ? "" : "; check the command");
 	}
 	/* Asked to stop, we will not log in: no reason to wait for it. */
 	p.stop = signals_stop_flag();
 	r = (struct proc_reader){ .fd = pfd[0], .got = first_line_got, .ctx = &f };
-	proc_wait(&p, &r, 1, proc_now_ms() + (long)a->password_command_timeout * 1000);
+	proc_wait(&p, &r, 1, proc_now_ms() + (long)timeout * 1000);
 	close(pfd[0]);
 	f.buf[f.len] = '\0';
 
@@ -85,32 +87,32 @@ secret_from_command(const struct account *a, char **out, struct mf_error *err)
 	case PROC_EXITED:
 		if (p.code == 0)
 			break;
-		rc = err_set(err, MF_EAUTH, "password_command failed (exit status %d); run it by hand to see why", p.code);
+		rc = err_set(err, MF_EAUTH, "%s failed (exit status %d); run it by hand to see why", key, p.code);
 		goto fail;
 	case PROC_SIGNALED:
-		rc = err_set(err, MF_EAUTH, "password_command failed (signal %d); run it by hand to see why", p.code);
+		rc = err_set(err, MF_EAUTH, "%s failed (signal %d); run it by hand to see why", key, p.code);
 		goto fail;
 	case PROC_TIMEDOUT:
-		rc = err_set(err, MF_EAUTH, "password_command did not finish within %d s and was killed; "
+		rc = err_set(err, MF_EAUTH, "%s did not finish within %d s and was killed; "
 		    "it may be waiting for input, which it cannot get (it runs with stdin from /dev/null and "
 		    "without the terminal): make it work without one, or raise password_command_timeout",
-		    a->password_command_timeout);
+		    key, timeout);
 		goto fail;
 	case PROC_STOPPED:
-		rc = err_set(err, MF_EAUTH, "password_command was killed: mailfetch was asked to stop");
+		rc = err_set(err, MF_EAUTH, "%s was killed: mailfetch was asked to stop", key);
 		goto fail;
 	default:
-		rc = err_set(err, MF_EAUTH, "password_command's exit status was lost (SIGCHLD ignored?), "
-		    "so its output is not trusted; start mailfetch with SIGCHLD at its default action");
+		rc = err_set(err, MF_EAUTH, "%s's exit status was lost (SIGCHLD ignored?), "
+		    "so its output is not trusted; start mailfetch with SIGCHLD at its default action", key);
 		goto fail;
 	}
 	if (f.too_long) {
-		rc = err_set(err, MF_EAUTH, "password_command printed a first line longer than %u bytes; "
-		    "it must print the password on its first line", PASSWORD_MAX);
+		rc = err_set(err, MF_EAUTH, "%s printed a first line longer than %u bytes; "
+		    "it must print the %s on its first line", key, PASSWORD_MAX, what);
 		goto fail;
 	}
 	if (f.buf[0] == '\0') {
-		rc = err_set(err, MF_EAUTH, "password_command printed no password; it must print the password on its first line");
+		rc = err_set(err, MF_EAUTH, "%s printed no %s; it must print the %s on its first line", key, what, what);
 		goto fail;
 	}
 	*out = xstrdup(f.buf);
@@ -183,10 +185,21 @@ secret_get(const struct account *a, char **out, struct mf_error *err)
 		return 0;
 	}
 	if (a->password_command != NULL)
-		return secret_from_command(a, out, err);
+		return secret_from_command(a->password_command, "password_command", "password",
+		    a->password_command_timeout, out, err);
 #ifdef HAVE_LIBSECRET
 	if (a->password_store == PWSTORE_SECRET)
 		return secret_from_store(a, out, err);
 #endif
 	return err_set(err, MF_EAUTH, "no password source; set password, password_command or password_store");
+}
+
+int
+secret_token(const struct account *a, char **out, struct mf_error *err)
+{
+	*out = NULL;
+	if (a->oauth_token_command == NULL)
+		return err_set(err, MF_EAUTH, "no oauth_token_command; set one for XOAUTH2 or OAUTHBEARER");
+	return secret_from_command(a->oauth_token_command, "oauth_token_command", "access token",
+	    a->password_command_timeout, out, err);
 }

@@ -13,4 +13,8 @@
  * (command failed or timed out, nothing stored). */
 int secret_get(const struct account *a, char **out, struct mf_error *err);
 
+/* Sets *out to a fresh OAuth2 access token: the first line of
+ * oauth_token_command, run as password_command is (same deadline). */
+int secret_token(const struct account *a, char **out, struct mf_error *err);
+
 #endif

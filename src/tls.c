@@ -367,6 +367,34 @@ tls_set_wait_hook(struct tls *t, void (*fn)(void *ctx), void *ctx)
 	t->wait_ctx = ctx;
 }
 
+int
+tls_channel_binding(struct tls *t, const char **type, unsigned char *out, size_t *len, size_t max)
+{
+	static const char label[] = "EXPORTER-Channel-Binding";
+	X509 *cert;
+	const EVP_MD *md;
+	unsigned int n = 0;
+	int mdnid = NID_undef;
+
+	if (SSL_version(t->ssl) >= TLS1_3_VERSION) {
+		if (max < 32 || SSL_export_keying_material(t->ssl, out, 32, label, sizeof label - 1, NULL, 0, 0) != 1)
+			return -1;
+		*type = "tls-exporter";
+		*len = 32;
+		return 0;
+	}
+	/* The certificate's own signature hash; MD5 and SHA-1 become SHA-256. */
+	cert = SSL_get0_peer_certificate(t->ssl);
+	if (cert == NULL || X509_get_signature_info(cert, &mdnid, NULL, NULL, NULL) != 1 || mdnid == NID_undef)
+		return -1;
+	md = mdnid == NID_md5 || mdnid == NID_sha1 ? EVP_sha256() : EVP_get_digestbynid(mdnid);
+	if (md == NULL || (size_t)EVP_MD_get_size(md) > max || X509_digest(cert, md, out, &n) != 1)
+		return -1;
+	*type = "tls-server-end-point";
+	*len = n;
+	return 0;
+}
+
 void
 tls_free(struct tls *t)
 {

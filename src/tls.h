@@ -36,6 +36,12 @@ int tls_write(struct tls *t, const void *buf, size_t len, int timeout_ms, struct
 /* fn(ctx) is called before every wait for the socket (see conn_set_wait_hook). */
 void tls_set_wait_hook(struct tls *t, void (*fn)(void *ctx), void *ctx);
 
+/* Channel binding data of the session (RFC 9266 tls-exporter on TLS 1.3,
+ * RFC 5929 tls-server-end-point before it), at most max bytes into out:
+ * 0 with *type and *len set, or -1 when there is none to give (a
+ * certificate whose hash the RFC leaves undefined). */
+int tls_channel_binding(struct tls *t, const char **type, unsigned char *out, size_t *len, size_t max);
+
 /* Sends close_notify (best effort, no waiting) and frees; the socket stays open. */
 void tls_free(struct tls *t);
 

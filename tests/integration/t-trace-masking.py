@@ -2,8 +2,9 @@
 """-v -v shows the protocol (IMAP> and IMAP< lines) with LOGIN arguments
 and AUTHENTICATE payloads masked: neither the password, nor its quoted
 form, nor the base64 of the SASL PLAIN or LOGIN payloads appears anywhere
-in stdout or stderr, for auth = login and auth = plain, with and without
-SASL-IR, and at -v -v -v too.  Literal bodies show as {N bytes}."""
+in stdout or stderr, for auth = login (the LOGIN mechanism, and the
+LOGIN command where no AUTH=LOGIN is offered) and auth = plain, with and
+without SASL-IR, and at -v -v -v too.  Literal bodies show as {N bytes}."""
 
 import os
 import re
@@ -40,9 +41,12 @@ def test(t):
             t.exit_code(r, h.EX_OK, what)
             check_trace(t, r, what, user, pw)
             if auth == "login":
-                t.check(re.search(r'IMAP> \S+ LOGIN "alice" \*\s*$', r.stderr, re.M) is not None,
-                        '%s: trace shows LOGIN "alice" *' % what, r.stderr)
-                t.check(not re.search(r"IMAP> \S+ AUTHENTICATE", r.stderr), "%s: LOGIN was used" % what)
+                # Dovecot offers AUTH=LOGIN: the LOGIN mechanism, both answers masked
+                t.check(re.search(r"IMAP> \S+ AUTHENTICATE LOGIN\s*$", r.stderr, re.M) is not None,
+                        "%s: trace shows AUTHENTICATE LOGIN" % what, r.stderr)
+                t.eq(len(re.findall(r"^mailfetch: acct: IMAP> \*$", r.stderr, re.M)), 2,
+                     "%s: user name and password masked" % what)
+                t.check(not re.search(r"IMAP> \S+ LOGIN ", r.stderr), "%s: no LOGIN command" % what)
             else:
                 t.check(re.search(r"IMAP> \S+ AUTHENTICATE PLAIN( \*)?\s*$", r.stderr, re.M) is not None,
                         "%s: trace shows AUTHENTICATE PLAIN masked" % what, r.stderr)
@@ -69,17 +73,24 @@ def test(t):
     t.no_secrets(r.out + r.err, user, pw, "-v")
 
     # Fake server without SASL-IR and LITERAL+: AUTHENTICATE PLAIN by
-    # continuation, LOGIN perhaps with a synchronising literal.
-    for mech in ("plain", "login"):
+    # continuation, the LOGIN mechanism, and the LOGIN command (a server
+    # that lists no AUTH=LOGIN) perhaps with a synchronising literal.
+    for mech in ("plain", "login", "login-command"):
         srv = t.fake(tls="implicit", sasl_ir=False, literal_plus=False, messages=[h.sample_message(60)],
-                     auth_mechs=("PLAIN", "LOGIN") if mech == "plain" else ("LOGIN",))
+                     auth_mechs={"plain": ("PLAIN", "LOGIN"), "login": ("LOGIN",), "login-command": ()}[mech])
         box = t.path("fake-%s.mbox" % mech)
-        r = t.run(["-v", "-v"], h.config({"acct": h.fake_keys(srv, auth=mech, deliver="mbox", mbox=box)}))
+        r = t.run(["-v", "-v"], h.config({"acct": h.fake_keys(srv, auth=mech.replace("-command", ""),
+                                                               deliver="mbox", mbox=box)}))
         srv.stop()
         what = "fake server without SASL-IR or LITERAL+, auth = %s" % mech
         t.exit_code(r, h.EX_OK, what)
         check_trace(t, r, what, srv.user, srv.password)
-        if mech == "plain":
+        if mech == "login-command":
+            t.check(srv.saw("LOGIN") and not srv.saw("AUTHENTICATE"), "%s: the LOGIN command was used" % what,
+                    srv.command_names())
+            t.check(re.search(r'IMAP> \S+ LOGIN "alice" \*\s*$', r.stderr, re.M) is not None,
+                    '%s: trace shows LOGIN "alice" *' % what, r.stderr)
+        else:
             t.check(srv.saw("AUTHENTICATE"), "%s: AUTHENTICATE was used" % what, srv.command_names())
 
 
