@@ -554,7 +554,8 @@ imap_authenticate(struct imap *im, enum sasl_mech m, struct sasl *s, struct mf_e
 		const char *why = sasl_server_error(s);
 		if (why != NULL)
 			rc = err_set(err, MF_EAUTH, "login with %s failed: the server refused the token (%s) and said "
-			    "%s %s; check oauth_token_command", sasl_mech_name(m), why, st == IMAP_ST_NO ? "NO" : "BAD", text);
+			    "%s %s; the token may have expired or lack the mail scope: run oauth_token_command by hand",
+			    sasl_mech_name(m), why, st == IMAP_ST_NO ? "NO" : "BAD", text);
 		else
 			rc = err_set(err, MF_EAUTH, "login with %s failed: server said %s %s; check user and %s",
 			    sasl_mech_name(m), st == IMAP_ST_NO ? "NO" : "BAD", text,

@@ -472,8 +472,18 @@ class Dovecot:
     process runs as that user and no chroot is used."""
 
     def __init__(self, d, certs, cert="good", users=None, plaintext_auth=True, extra_conf="", ipv6=False,
-                 lmtp=False):
+                 lmtp=False, auth_mechanisms="plain login", password_scheme="PLAIN", oauth2_url=None):
         self.dir = os.path.abspath(d)
+        # auth_mechanisms: Dovecot's list (e.g. "scram-sha-256" for a
+        # server offering only SCRAM).  password_scheme: how passwd
+        # stores the passwords: PLAIN, or SCRAM-SHA-256 / SCRAM-SHA-1
+        # (stored credentials made by `doveadm pw`, so nothing else can
+        # log in).  oauth2_url: a token introspection endpoint (RFC 7662,
+        # POST) for an oauth2 passdb that takes XOAUTH2 and OAUTHBEARER
+        # (tests/lib/fakeoauth.py serves one); the mechanisms are added.
+        self.auth_mechanisms = auth_mechanisms
+        self.password_scheme = password_scheme
+        self.oauth2_url = oauth2_url
         # lmtp: also run Dovecot's LMTP service (package dovecot-lmtpd) on
         # a unix socket in base_dir (self.lmtp_socket) and on
         # 127.0.0.1:self.lmtp_port,
@@ -540,7 +550,7 @@ class Dovecot:
                 os.makedirs(home, exist_ok=True)
                 if ids["root"]:
                     os.chown(home, ids["mail_uid"], ids["mail_gid"])
-                f.write("%s:{PLAIN}%s:%d:%d::%s::\n" % (u, pw, ids["mail_uid"], ids["mail_gid"], home))
+                f.write("%s:%s:%d:%d::%s::\n" % (u, self._stored(pw), ids["mail_uid"], ids["mail_gid"], home))
         if ids["root"]:
             # The auth process (user dovecot) reads passwd; mail processes
             # (nobody) walk down to their homes.
@@ -584,7 +594,7 @@ info_log_path = %(d)s/dovecot.log
 debug_log_path = %(d)s/dovecot.log
 auth_verbose = yes
 auth_failure_delay = 0
-auth_mechanisms = plain login
+auth_mechanisms = %(mechs)s
 disable_plaintext_auth = %(dpa)s
 ssl = yes
 ssl_cert = <%(cert)s
@@ -599,6 +609,7 @@ first_valid_gid = %(mail_gid)d
 last_valid_gid = %(mail_gid)d
 mail_location = maildir:~/Maildir
 imap_capability = +UIDPLUS
+%(oauth2)s
 passdb {
   driver = passwd-file
   args = %(d)s/passwd
@@ -632,12 +643,37 @@ service stats {
             d=d, cert=cert, key=key, dpa="no" if self.plaintext_auth else "yes",
             port=self.port, ssl_port=self.ssl_port, listen=self.listen, chroot=chroot, nonroot=services,
             extra=self.extra_conf, protocols="imap lmtp" if self.lmtp else "imap",
-            lmtp=self._lmtp_conf(), **ids
+            lmtp=self._lmtp_conf(), oauth2=self._oauth2_conf(),
+            mechs=self.auth_mechanisms + (" xoauth2 oauthbearer" if self.oauth2_url else ""), **ids
         )
         with open(self.conf, "w") as f:
             f.write(conf)
         if ids["root"]:
             os.chmod(self.conf, 0o644)
+
+    def _stored(self, pw):
+        if self.password_scheme == "PLAIN":
+            return "{PLAIN}" + pw
+        p = subprocess.run(["doveadm", "pw", "-s", self.password_scheme, "-p", pw], capture_output=True, timeout=30)
+        if p.returncode != 0:
+            raise HarnessError("doveadm pw -s %s failed: %s" % (self.password_scheme, p.stderr.decode(errors="replace")))
+        return p.stdout.decode().strip()
+
+    def _oauth2_conf(self):
+        if not self.oauth2_url:
+            return ""
+        path = os.path.join(self.dir, "oauth2.conf.ext")
+        with open(path, "w") as f:
+            f.write("introspection_mode = post\nintrospection_url = %s\nforce_introspection = yes\n"
+                    "username_attribute = username\nactive_attribute = active\nactive_value = true\n"
+                    "timeout_msecs = 10000\n" % self.oauth2_url)
+        os.chmod(path, 0o644)
+        return """passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = %s
+}
+""" % path
 
     def _lmtp_conf(self):
         """The LMTP service: no headers of Dovecot's own but the
@@ -775,7 +811,14 @@ lmtp_hdr_delivery_address = none
             c = imaplib.IMAP4(self.host, self.port, timeout=30)
             if via == "starttls":
                 c.starttls(ssl_context=ctx)
-        c.login(user, pw)
+        if "plain" in self.auth_mechanisms.split():
+            c.login(user, pw)
+        else:
+            # a server that offers only SCRAM: LOGIN would be refused
+            import scram
+
+            mech = "SCRAM-SHA-256" if "scram-sha-256" in self.auth_mechanisms.split() else "SCRAM-SHA-1"
+            c.authenticate(mech, scram.Client(mech, user, pw))
         return c
 
     @staticmethod
