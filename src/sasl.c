@@ -160,10 +160,13 @@ scram_start(struct sasl *s, struct buf *out, struct mf_error *err)
 
 	if (s->p.password == NULL)
 		return err_set(err, MF_EINTERNAL, "SCRAM started without a password");
-	if (RAND_bytes(rnd, sizeof rnd) != 1)
-		return err_set(err, MF_EINTERNAL, "no random bytes for the SCRAM nonce; check the system's entropy source");
-	{
+	if (s->p.nonce != NULL) {
+		snprintf(s->cnonce, sizeof s->cnonce, "%s", s->p.nonce);
+	} else {
 		struct buf b;
+		if (RAND_bytes(rnd, sizeof rnd) != 1)
+			return err_set(err, MF_EINTERNAL, "no random bytes for the SCRAM nonce; "
+			    "check the system's entropy source");
 		buf_init(&b, 0);
 		base64_encode(&b, rnd, sizeof rnd); /* 32 characters, none of them ',' */
 		memcpy(s->cnonce, b.data, 32);

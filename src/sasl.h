@@ -55,6 +55,7 @@ struct sasl_params {
 	const char *host;          /* OAUTHBEARER's host and port */
 	unsigned port;
 	const struct sasl_cb *cb;  /* NULL: no TLS, or no binding data */
+	const char *nonce;         /* SCRAM client nonce; NULL: a random one (tests set it) */
 };
 
 struct sasl;

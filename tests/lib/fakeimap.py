@@ -37,6 +37,17 @@ Faults (keyword arguments of FakeIMAP):
                               then b")\r\n"; for pacing (drip, pause)
     drop_after=2000           bytes of the literal sent before the drop
     sasl_ir=True, literal_plus=True, uidplus=True, logindisabled_before_tls=False
+    logindisabled=False       LOGINDISABLED always (with or without TLS)
+    auth_mechs=("PLAIN", "LOGIN")   AUTH= list; SCRAM-SHA-1, SCRAM-SHA-256 and
+                              their -PLUS (tls-server-end-point checked over
+                              TLS 1.2; over TLS 1.3, where Python cannot
+                              compute tls-exporter, only its type and size)
+                              are served by tests/lib/scram.py
+    scram_fault=None|"bad-signature"|"no-signature"|"bad-nonce"|"iter0"|
+                "iter-huge"|"bad-base64"|"cb-mismatch"|"mandatory-ext"
+                              cb-mismatch: the server sees another certificate,
+                              as a machine in the middle would present
+    tls_max=None|"1.2"        highest TLS version the server speaks
     handlers={"NAME": fn(session, tag, args)}   script any command yourself
 """
 
@@ -91,6 +102,9 @@ class FakeIMAP:
         uidplus=True,
         auth_mechs=("PLAIN", "LOGIN"),
         logindisabled_before_tls=False,
+        logindisabled=False,
+        scram_fault=None,
+        tls_max=None,
         handlers=None,
         on_fetch_message=None,
         send_literal=None,
@@ -117,6 +131,10 @@ class FakeIMAP:
         self.uidplus = uidplus
         self.auth_mechs = tuple(auth_mechs)
         self.logindisabled_before_tls = logindisabled_before_tls
+        self.logindisabled = logindisabled
+        self.scram_fault = scram_fault
+        self.tls_max = tls_max
+        self.scram_results = []  # (mechanism, gs2 header, ok, server-final) per SCRAM exchange
         self.handlers = dict(handlers or {})
         self.on_fetch_message = on_fetch_message
         self.send_literal = send_literal
@@ -256,7 +274,20 @@ class FakeIMAP:
         cert, key = self.certs.pair(which or self.cert)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
+        if self.tls_max == "1.2":
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
         return ctx
+
+    def end_point(self, which=None):
+        """tls-server-end-point data (RFC 5929) of a certificate: SHA-256 of
+        its DER (the test CA signs with SHA-256)."""
+        import hashlib
+
+        cert, _ = self.certs.pair(which or self.cert)
+        with open(cert) as f:
+            pem = f.read()
+        first = pem[: pem.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")]
+        return hashlib.sha256(ssl.PEM_cert_to_DER_cert(first)).digest()
 
     def _serve(self, sock, conn_id):
         self._event(conn_id, "connect", None)
@@ -392,8 +423,10 @@ class Session:
             c.append("UIDPLUS")
         if not self.tls and s.starttls in ("offer", "inject") and s.tls != "implicit":
             c.append("STARTTLS")
-        if not self.tls and s.logindisabled_before_tls:
+        if s.logindisabled or (not self.tls and s.logindisabled_before_tls):
             c.append("LOGINDISABLED")
+            if s.logindisabled:
+                c += ["AUTH=" + m for m in s.auth_mechs]
         else:
             c += ["AUTH=" + m for m in s.auth_mechs]
         return " ".join(c)
@@ -484,7 +517,7 @@ class Session:
         if self.state != "nonauth":
             self.send("%s BAD already authenticated\r\n" % tag)
             return
-        if not self.tls and self.srv.logindisabled_before_tls:
+        if self.srv.logindisabled or (not self.tls and self.srv.logindisabled_before_tls):
             self.send("%s NO [PRIVACYREQUIRED] LOGIN disabled\r\n" % tag)
             return
         if len(args) != 2 or isinstance(args[0], list) or isinstance(args[1], list):
@@ -530,6 +563,8 @@ class Session:
                     self.send("%s BAD bad PLAIN payload\r\n" % tag)
                     return
                 self._auth_result(tag, parts[1].decode("utf-8", "replace"), parts[2].decode("utf-8", "replace"))
+            elif mech.startswith("SCRAM-"):
+                self._scram(tag, mech, _text(args[1]) if len(args) > 1 else None, challenge)
             elif mech == "LOGIN":
                 if len(args) > 1:
                     user = base64.b64decode(_text(args[1]))
@@ -541,6 +576,72 @@ class Session:
             self.send("%s BAD authentication cancelled\r\n" % tag)
         except (ValueError, base64.binascii.Error):
             self.send("%s BAD bad base64\r\n" % tag)
+
+    def _scram(self, tag, mech, ir, challenge):
+        import scram
+
+        s = self.srv
+        fault = s.scram_fault
+        if ir is None:
+            self.send(b"+ \r\n")
+            line = self.readline()
+            if line == b"*":
+                raise _Cancel()
+            ir = line.decode()
+        client_first = base64.b64decode(ir, validate=True).decode()
+        cb = None
+        if mech.endswith("-PLUS"):
+            cb = s.end_point("wrong" if fault == "cb-mismatch" else None)
+        srv = scram.Server(mech, s.user, s.password, cb_data=cb)
+        first = srv.first(client_first)
+        flag = srv.gs2.split(",")[0]
+        plus_offered = any(m.endswith("-PLUS") for m in s.auth_mechs)
+        if mech.endswith("-PLUS"):
+            want = "p=tls-server-end-point" if self.sock.version() != "TLSv1.3" else "p=tls-exporter"
+            if flag != want:
+                self.send("%s NO [AUTHENTICATIONFAILED] channel binding type %s, expected %s\r\n" % (tag, flag, want))
+                return
+        elif flag == "y" and plus_offered:
+            # RFC 5802: the client could bind and thinks we cannot: a downgrade
+            self.send("%s NO [AUTHENTICATIONFAILED] SCRAM downgrade (y with -PLUS offered)\r\n" % tag)
+            return
+        if fault == "bad-nonce":
+            first = srv.first(client_first, nonce="Xx" + srv.nonce_suffix)
+        elif fault == "iter0":
+            first = srv.first(client_first, iterations=0)
+        elif fault == "iter-huge":
+            first = srv.first(client_first, iterations=100000000)
+        elif fault == "mandatory-ext":
+            first = "m=ext," + first
+        if fault == "bad-base64":
+            self.send(b"+ %%not*base64%%\r\n")
+            line = self.readline()
+            if line == b"*":
+                raise _Cancel()
+            self.send("%s NO bad\r\n" % tag)
+            return
+        final = challenge(first.encode()).decode()
+        if mech.endswith("-PLUS") and self.sock.version() == "TLSv1.3":
+            # tls-exporter cannot be computed here: check its size, then trust it
+            c = base64.b64decode(dict(scram.parse(final.rpartition(",p=")[0]))["c"])
+            srv.cb_data = c[len(srv.gs2):] if len(c) == len(srv.gs2) + 32 else b"wrong size"
+        ok, server_final = srv.final(final)
+        s.scram_results.append((mech, srv.gs2, ok, server_final))
+        if not ok:
+            challenge(server_final.encode())
+            self.send("%s NO [AUTHENTICATIONFAILED] Authentication failed.\r\n" % tag)
+            return
+        if fault == "no-signature":
+            self.state = "auth"
+            self.send("%s OK [CAPABILITY %s] Logged in\r\n" % (tag, self.caps()))
+            return
+        if fault == "bad-signature":
+            sig = bytearray(base64.b64decode(server_final[2:]))
+            sig[0] ^= 1
+            server_final = "v=" + base64.b64encode(bytes(sig)).decode()
+        challenge(server_final.encode())
+        self.state = "auth"
+        self.send("%s OK [CAPABILITY %s] Logged in\r\n" % (tag, self.caps()))
 
     def _need_auth(self, tag):
         if self.state not in ("auth", "selected"):
