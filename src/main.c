@@ -16,6 +16,7 @@
 #include "config.h"
 #include "log.h"
 #include "fetch.h"
+#include "fetchmailrc.h"
 #include "signals.h"
 #include "state.h"
 #include "status.h"
@@ -28,6 +29,8 @@ struct options {
 	int check;
 	int no_mail_ok;
 	struct config_overrides ov;
+	int import_fetchmailrc;   /* --import-fetchmailrc [FILE] */
+	const char *output;       /* -o, --output FILE */
 };
 
 static void
@@ -53,6 +56,9 @@ usage(FILE *fp)
 	    "      --no-mail-ok     exit 0 rather than 1 when there was no mail\n"
 	    "      --lockfile FILE  run lock (default $XDG_STATE_HOME/mailfetch/lock)\n"
 	    "      --check-config   check the config, print the accounts, and exit\n"
+	    "      --import-fetchmailrc [FILE]  print a fetchrc converted from fetchmail's\n"
+	    "                       FILE (default ~/.fetchmailrc); with -o FILE, write it\n"
+	    "                       there (mode 600, never over an existing file)\n"
 	    "  -h, --help           show this help and exit\n"
 	    "  -V, --version        show the version and exit\n"
 	    "\n"
@@ -64,6 +70,7 @@ usage(FILE *fp)
 }
 
 enum { OPT_DELETE = 256, OPT_NO_MAIL_OK, OPT_LOCKFILE, OPT_CHECK_CONFIG, OPT_CHECK, OPT_LIMIT, OPT_FETCH_LIMIT };
+enum { OPT_IMPORT_FETCHMAILRC = 512 };
 
 /* getopt_long takes any unique prefix of a long option for the option:
  * --check would silently be --check-config.  Every long option given
@@ -107,6 +114,8 @@ parse_args(int argc, char **argv, struct options *o)
 		{ "check", no_argument, NULL, OPT_CHECK },
 		{ "limit", required_argument, NULL, OPT_LIMIT },
 		{ "fetch-limit", required_argument, NULL, OPT_FETCH_LIMIT },
+		{ "import-fetchmailrc", no_argument, NULL, OPT_IMPORT_FETCHMAILRC },
+		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -118,7 +127,7 @@ parse_args(int argc, char **argv, struct options *o)
 	opterr = 0;
 	if (check_long_names(argc, argv, longopts) != 0)
 		return MF_EUSAGE;
-	while ((c = getopt_long(argc, argv, ":c:vqkahV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:vqkahVo:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': o->config = optarg; break;
 		case 'v': verbose++; break;
@@ -149,6 +158,8 @@ parse_args(int argc, char **argv, struct options *o)
 			o->ov.fetch_limit = (int)n;
 			break;
 		}
+		case OPT_IMPORT_FETCHMAILRC: o->import_fetchmailrc = 1; break;
+		case 'o': o->output = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V':
 			printf("mailfetch %s\n", PACKAGE_VERSION);
@@ -166,6 +177,14 @@ parse_args(int argc, char **argv, struct options *o)
 	}
 	if (quiet && verbose) {
 		log_error(NULL, "-q and -v contradict each other; use one");
+		return MF_EUSAGE;
+	}
+	if (o->output != NULL && !o->import_fetchmailrc) {
+		log_error(NULL, "-o (--output) goes with --import-fetchmailrc only; try mailfetch --help");
+		return MF_EUSAGE;
+	}
+	if (o->import_fetchmailrc && argc - optind > 1) {
+		log_error(NULL, "--import-fetchmailrc takes one fetchmailrc, not %d; try mailfetch --help", argc - optind);
 		return MF_EUSAGE;
 	}
 	log_level = quiet ? LOG_QUIET : verbose > LOG_TRACE_BODY ? LOG_TRACE_BODY : verbose;
@@ -226,6 +245,8 @@ main(int argc, char **argv)
 	signals_setup();
 	if ((rc = parse_args(argc, argv, &o)) != 0)
 		return rc;
+	if (o.import_fetchmailrc)
+		return fmrc_import(optind < argc ? argv[optind] : NULL, o.output);
 	path = o.config ? xstrdup(o.config) : config_default_path();
 	rc = config_load(path, &o.ov, &cfg, &err);
 	free(path);
