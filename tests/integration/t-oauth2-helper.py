@@ -315,10 +315,35 @@ def test(t):
                       "plain http off loopback", "https")
     hp.one_line_error(hp.run(["token", "acct", "--token-url", "file:///etc/passwd"]), "acct",
                       "a non-http URL", "http(s)")
+    # A token endpoint that takes the connection and never answers.
+    with socket.socket() as mute:
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(4)
+        t0 = time.monotonic()
+        r = hp.run(["token", "acct", "--min-validity", "7200", "--timeout", "1",
+                    "--token-url", "http://127.0.0.1:%d/token" % mute.getsockname()[1]])
+        hp.one_line_error(r, "acct", "a token endpoint that never answers", "within 1 s")
+        t.check(time.monotonic() - t0 < 10, "the silent token endpoint is given up on after --timeout")
     os.chmod(f, 0o644)
     hp.one_line_error(hp.run(["token", "acct"]), "acct", "a token file open to others", "chmod 600")
     os.chmod(f, 0o600)
     hp.one_line_error(hp.run(["token", "ghost"]), "ghost", "an account without settings", "provider")
+
+    # A client secret: from a file, never the command line; a config file
+    # holding one must be the user's alone.
+    with open(t.path("client-secret"), "w") as cs:
+        cs.write("s3cret-of-the-client\n")
+    n = len(fake.history)
+    r = hp.run(["device", "dev", "--client-secret-file", t.path("client-secret"), "--wait", "1"])
+    q = next((p for ep, p in fake.history[n:] if ep == "device"), {})
+    t.eq(q.get("client_secret"), "s3cret-of-the-client", "--client-secret-file: the secret is sent to the provider")
+    t.check("s3cret" not in r.err, "the client secret is not on stderr", r)
+    bad = t.path("open.ini")
+    with open(bad, "w") as cf:
+        cf.write("[acct]\nprovider = google\nclient_id = x\nclient_secret = s3cret-of-the-client\n")
+    os.chmod(bad, 0o644)
+    hp.one_line_error(hp.run(["token", "acct", "--config", bad]), "acct", "a config with a client_secret open to others",
+                      "chmod 600")
 
     # -- authorize failures --------------------------------------------------------
     def wrong_state(loc):
