@@ -11,11 +11,14 @@
 #include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "log.h"
 #include "fetch.h"
+#include "mf_limits.h"
+#include "secret.h"
 #include "fetchmailrc.h"
 #include "signals.h"
 #include "state.h"
@@ -30,6 +33,8 @@ struct options {
 	int no_mail_ok;
 	struct config_overrides ov;
 	int import_fetchmailrc;   /* --import-fetchmailrc [FILE] */
+	const char *store_password;  /* --store-password ACCOUNT */
+	const char *forget_password; /* --forget-password ACCOUNT */
 	const char *output;       /* -o, --output FILE */
 };
 
@@ -59,6 +64,9 @@ usage(FILE *fp)
 	    "      --import-fetchmailrc [FILE]  print a fetchrc converted from fetchmail's\n"
 	    "                       FILE (default ~/.fetchmailrc); with -o FILE, write it\n"
 	    "                       there (mode 600, never over an existing file)\n"
+	    "      --store-password ACCOUNT  ask for ACCOUNT's password (no echo; or one\n"
+	    "                       line from stdin) and store it in the Secret Service\n"
+	    "      --forget-password ACCOUNT  remove it again\n"
 	    "  -h, --help           show this help and exit\n"
 	    "  -V, --version        show the version and exit\n"
 	    "\n"
@@ -70,7 +78,7 @@ usage(FILE *fp)
 }
 
 enum { OPT_DELETE = 256, OPT_NO_MAIL_OK, OPT_LOCKFILE, OPT_CHECK_CONFIG, OPT_CHECK, OPT_LIMIT, OPT_FETCH_LIMIT };
-enum { OPT_IMPORT_FETCHMAILRC = 512 };
+enum { OPT_IMPORT_FETCHMAILRC = 512, OPT_STORE_PASSWORD, OPT_FORGET_PASSWORD };
 
 /* getopt_long takes any unique prefix of a long option for the option:
  * --check would silently be --check-config.  Every long option given
@@ -115,6 +123,8 @@ parse_args(int argc, char **argv, struct options *o)
 		{ "limit", required_argument, NULL, OPT_LIMIT },
 		{ "fetch-limit", required_argument, NULL, OPT_FETCH_LIMIT },
 		{ "import-fetchmailrc", no_argument, NULL, OPT_IMPORT_FETCHMAILRC },
+		{ "store-password", required_argument, NULL, OPT_STORE_PASSWORD },
+		{ "forget-password", required_argument, NULL, OPT_FORGET_PASSWORD },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -159,6 +169,8 @@ parse_args(int argc, char **argv, struct options *o)
 			break;
 		}
 		case OPT_IMPORT_FETCHMAILRC: o->import_fetchmailrc = 1; break;
+		case OPT_STORE_PASSWORD: o->store_password = optarg; break;
+		case OPT_FORGET_PASSWORD: o->forget_password = optarg; break;
 		case 'o': o->output = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V':
@@ -181,6 +193,18 @@ parse_args(int argc, char **argv, struct options *o)
 	}
 	if (o->output != NULL && !o->import_fetchmailrc) {
 		log_error(NULL, "-o (--output) goes with --import-fetchmailrc only; try mailfetch --help");
+		return MF_EUSAGE;
+	}
+	if ((o->store_password != NULL || o->forget_password != NULL) &&
+	    (o->store_password != NULL) + (o->forget_password != NULL) + o->import_fetchmailrc + o->check_config +
+	    o->check > 1) {
+		log_error(NULL, "--store-password and --forget-password go alone (not with each other, "
+		    "--import-fetchmailrc, --check-config or --check); give one of them");
+		return MF_EUSAGE;
+	}
+	if ((o->store_password != NULL || o->forget_password != NULL) && argc > optind) {
+		log_error(NULL, "--%s-password takes one account, given as its value; try mailfetch --help",
+		    o->store_password != NULL ? "store" : "forget");
 		return MF_EUSAGE;
 	}
 	if (o->import_fetchmailrc && argc - optind > 1) {
@@ -233,6 +257,104 @@ take_lock(const char *lockfile, int *code)
 	return fd;
 }
 
+/* Reads the password for --store-password: from the terminal without
+ * echo when stdin is one, else one line of stdin.  Into buf (size
+ * PASSWORD_MAX + 2); 0, or an exit code with the error reported. */
+static int
+read_password(const struct account *a, char *buf, size_t size)
+{
+	struct termios old, quiet;
+	int tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+	size_t len = 0;
+	int rc = 0;
+
+	if (tty) {
+		fprintf(stderr, "Password for %s (%s@%s): ", a->name, a->user, a->host);
+		fflush(stderr);
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+		quiet.c_lflag |= ICANON;
+		if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) != 0)
+			tty = 0;
+	}
+	for (;;) {
+		ssize_t n = read(STDIN_FILENO, buf + len, 1);
+		if (n < 0 && errno == EINTR && !signals_stop())
+			continue;
+		if (n < 0) {
+			log_error(a->who, "%s", signals_stop() ? "stopped; nothing stored" : strerror(errno));
+			rc = signals_stop() ? 128 + signals_stop() : MF_EUSAGE;
+			break;
+		}
+		if (n == 0 || buf[len] == '\n')
+			break;
+		if (++len >= size - 1) {
+			log_error(a->who, "the password is longer than %u bytes; nothing stored", PASSWORD_MAX);
+			rc = MF_EUSAGE;
+			break;
+		}
+	}
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	if (len > 0 && buf[len - 1] == '\r')
+		len--;
+	buf[len] = '\0';
+	if (rc == 0 && len == 0) {
+		log_error(a->who, "no password given; nothing stored");
+		rc = MF_EUSAGE;
+	}
+	return rc;
+}
+
+/* --store-password and --forget-password. */
+static int
+manage_password(const struct config *cfg, const char *name, int store)
+{
+	const struct account *a = NULL;
+	struct mf_error err = { 0 };
+	char pw[PASSWORD_MAX + 2];
+	int rc, removed;
+
+	for (size_t k = 0; k < cfg->naccounts; k++)
+		if (strcasecmp(cfg->accounts[k].name, name) == 0)
+			a = &cfg->accounts[k];
+	if (a == NULL) {
+		log_error(NULL, "%s: no account named %s; the sections of the config name the accounts", cfg->path, name);
+		return MF_EUSAGE;
+	}
+	if (!store) {
+		if ((rc = secret_forget(a, &removed, &err)) != 0) {
+			log_error(a->who, "%s", err.msg);
+			return rc;
+		}
+		if (!removed) {
+			printf("no password was stored for %s (%s@%s) in the Secret Service\n", a->name, a->user, a->host);
+			return MF_NOMAIL;
+		}
+		printf("removed the password of %s (%s@%s) from the Secret Service\n", a->name, a->user, a->host);
+		return 0;
+	}
+	if ((rc = read_password(a, pw, sizeof pw)) != 0) {
+		wipe(pw, sizeof pw);
+		return rc;
+	}
+	rc = secret_store(a, pw, &err);
+	wipe(pw, sizeof pw);
+	if (rc != 0) {
+		log_error(a->who, "%s", err.msg);
+		return rc;
+	}
+	printf("stored the password of %s (%s@%s) in the Secret Service (default collection, label "
+	    "\"mailfetch: %s@%s\", attributes host and user)\n", a->name, a->user, a->host, a->user, a->host);
+	if (a->password_store != PWSTORE_SECRET)
+		printf("note: %s takes its password from %s; set password_store = secret instead to use the stored one\n",
+		    a->name, a->password != NULL ? "password" : a->password_command != NULL ? "password_command" :
+		    "oauth_token_command");
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -252,6 +374,12 @@ main(int argc, char **argv)
 	free(path);
 	if (rc != 0) {
 		log_error(NULL, "%s", err.msg);
+		return rc;
+	}
+	if (o.store_password != NULL || o.forget_password != NULL) {
+		rc = manage_password(cfg, o.store_password != NULL ? o.store_password : o.forget_password,
+		    o.store_password != NULL);
+		config_free(cfg);
 		return rc;
 	}
 	for (int i = optind; i < argc; i++) {

@@ -168,11 +168,82 @@ secret_from_store(const struct account *a, char **out, struct mf_error *err)
 	}
 	if (pw == NULL)
 		return err_set(err, MF_EAUTH, "no password stored for %s at %s in the Secret Service; "
-		    "store one with: secret-tool store --label=mailfetch host %s user %s",
-		    a->user, a->host, a->host, a->user);
+		    "store one with: mailfetch --store-password %s", a->user, a->host, a->name);
 	*out = xstrdup(pw);
 	pw_free(pw);
 	return 0;
+}
+/* dlopen()s libsecret and finds sym in it: NULL with err set if it cannot. */
+static void *
+libsecret_sym(const char *sym, struct mf_error *err)
+{
+	void *lib = dlopen("libsecret-1.so.0", RTLD_NOW | RTLD_LOCAL), *fn;
+
+	if (lib == NULL) {
+		err_set(err, MF_EAUTH, "cannot load libsecret (%s); install libsecret-1-0", dlerror());
+		return NULL;
+	}
+	if ((fn = dlsym(lib, sym)) == NULL)
+		err_set(err, MF_EAUTH, "libsecret lacks %s; install a current libsecret-1-0", sym);
+	return fn; /* GLib stays loaded: unloading it is not safe */
+}
+
+int
+secret_store(const struct account *a, const char *password, struct mf_error *err)
+{
+	__typeof__(secret_password_store_sync) *store = libsecret_sym("secret_password_store_sync", err);
+	void (*gerr_free)(GError *) = (void (*)(GError *))libsecret_sym("g_error_free", err);
+	GError *gerr = NULL;
+	char label[300];
+
+	if (store == NULL || gerr_free == NULL)
+		return err->code;
+	snprintf(label, sizeof label, "mailfetch: %s@%s", a->user, a->host);
+	if (!store(&mailfetch_schema, SECRET_COLLECTION_DEFAULT, label, password, NULL, &gerr,
+	        "host", a->host, "user", a->user, NULL) || gerr != NULL) {
+		err_set(err, MF_EAUTH, "the Secret Service did not store the password: %s; "
+		    "is a keyring running and unlocked in this session?", gerr != NULL ? gerr->message : "no reason given");
+		if (gerr != NULL)
+			gerr_free(gerr);
+		return err->code;
+	}
+	return 0;
+}
+
+int
+secret_forget(const struct account *a, int *removed, struct mf_error *err)
+{
+	__typeof__(secret_password_clear_sync) *clear = libsecret_sym("secret_password_clear_sync", err);
+	void (*gerr_free)(GError *) = (void (*)(GError *))libsecret_sym("g_error_free", err);
+	GError *gerr = NULL;
+
+	*removed = 0;
+	if (clear == NULL || gerr_free == NULL)
+		return err->code;
+	*removed = clear(&mailfetch_schema, NULL, &gerr, "host", a->host, "user", a->user, NULL) != 0;
+	if (gerr != NULL) {
+		err_set(err, MF_EAUTH, "the Secret Service did not remove the password: %s; "
+		    "is a keyring running and unlocked in this session?", gerr->message);
+		gerr_free(gerr);
+		return err->code;
+	}
+	return 0;
+}
+#else
+int
+secret_store(const struct account *a, const char *password, struct mf_error *err)
+{
+	(void)a;
+	(void)password;
+	return err_set(err, MF_EUSAGE, "this mailfetch was built without libsecret; use password_command");
+}
+
+int
+secret_forget(const struct account *a, int *removed, struct mf_error *err)
+{
+	(void)a;
+	*removed = 0;
+	return err_set(err, MF_EUSAGE, "this mailfetch was built without libsecret");
 }
 #endif
 

@@ -13,6 +13,13 @@
  * (command failed or timed out, nothing stored). */
 int secret_get(const struct account *a, char **out, struct mf_error *err);
 
+/* Stores password in the Secret Service (default collection) under the
+ * attributes password_store = secret looks up: host and user.  0, or
+ * MF_EAUTH (MF_EUSAGE without libsecret) with err set. */
+int secret_store(const struct account *a, const char *password, struct mf_error *err);
+/* Removes what secret_store stored; *removed says whether there was any. */
+int secret_forget(const struct account *a, int *removed, struct mf_error *err);
+
 /* Sets *out to a fresh OAuth2 access token: the first line of
  * oauth_token_command, run as password_command is (same deadline). */
 int secret_token(const struct account *a, char **out, struct mf_error *err);
