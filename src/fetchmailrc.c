@@ -993,9 +993,16 @@ poll_entry(struct parser *ps)
 	if (t->type == T_EOF || (t->type == T_KW && (t->kw->kw == K_POLL || t->kw->kw == K_SKIP
 	    || t->kw->kw == K_DEFAULTS || t->kw->kw == K_SET)))
 		return 0;
-	if (server_option(ps, pl) == 1)
-		return perror_at(ps, t->line, "server option '%s' after user options; put it before the first 'user'",
-		    kw_name(t->kw->kw));
+	if (t->type == T_KW) {
+		const char *name = kw_name(t->kw->kw);
+		unsigned line = t->line;
+		if (t->kw->kw == K_USER)
+			return perror_at(ps, line, "'user' after options of the entry's default user; an option that "
+			    "comes before the first 'user' is one of the default user, so put it after 'user NAME'");
+		if (server_option(ps, pl) == 1)
+			return perror_at(ps, line, "server option '%s' after user options; put it before the first "
+			    "'user'", name);
+	}
 	return unexpected(ps, "an option of this entry, 'user', 'poll', 'skip' or 'set'");
 }
 
@@ -1335,12 +1342,16 @@ sh_quote(const char *s)
  * other % is doubled, since mailfetch allows only %T, %F and %%. Quotes
  * right around a %T or %F are dropped (both programs quote the value
  * themselves). NULL when a %T or %F is inside longer quotes. */
+enum { MDA_LOCAL = 1, MDA_UNQUOTED = 2, MDA_DOUBLED = 4 };
+
 static char *
-mda_translate(const char *cmd, const char *local)
+mda_translate(const char *cmd, const char *local, int *what)
 {
 	char *lq = local != NULL ? sh_quote(local) : NULL;
 	size_t len = strlen(cmd), n = 0;
 	char *out = xmalloc(2 * len + (len / 2 + 1) * (lq != NULL ? strlen(lq) : 0) + 1), quote = 0;
+
+	*what = 0;
 
 	for (const char *p = cmd; *p; p++) {
 		if (*p == '%' && (p[1] == 'T' || p[1] == 'F')) {
@@ -1355,11 +1366,13 @@ mda_translate(const char *cmd, const char *local)
 				n--;
 				quote = 0;
 				close = 1;
+				*what |= MDA_UNQUOTED;
 			}
 			p++;
 			if (*p == 'T' && lq != NULL) {
 				memcpy(out + n, lq, strlen(lq));
 				n += strlen(lq);
+				*what |= MDA_LOCAL;
 			} else {
 				out[n++] = '%';
 				out[n++] = *p;
@@ -1370,6 +1383,7 @@ mda_translate(const char *cmd, const char *local)
 		if (*p == '%') {
 			out[n++] = '%';
 			out[n++] = '%';
+			*what |= MDA_DOUBLED;
 			continue;
 		}
 		if (quote == 0 && (*p == '\'' || *p == '"'))
@@ -1404,6 +1418,7 @@ static const struct {
 	    "config file of its own (-c) and a timer of its own" },
 	{ "interface", "mailfetch does not watch network interfaces; start it from a timer or a network hook" },
 	{ "monitor", "mailfetch does not watch network interfaces; start it from a timer or a network hook" },
+	{ "plugin", "mailfetch connects to the IMAP server itself, over TCP and TLS" },
 	{ "plugout", "mailfetch connects to the SMTP or LMTP server itself (smtp, lmtp)" },
 	{ "tracepolls", "mailfetch's Received: header (smtp and lmtp) names the IMAP server, not the account" },
 	{ "bad-header", "mailfetch delivers every message as the server sends it" },
@@ -1564,21 +1579,25 @@ emit_delivery(const struct acct *a, const struct fmrc_emit_opts *eo, struct out 
 	char *hp = NULL;
 
 	if (mda != NULL) {
-		char *m = mda_translate(mda, local);
+		int what;
+		char *m = mda_translate(mda, local, &what);
 		key(o, "deliver", "mda");
 		if (m == NULL) {
 			note(o, "mda (line %u): %%T or %%F inside quotes in the command; mailfetch quotes their values "
 			    "itself and refuses quotes around them: write them bare", a->u->line);
 			disable(o, "the mda command needs editing");
-			out_add(o, xasprintf("# mda = %s", "(see above)"));
 		} else {
 			if (key(o, "mda", m) != 0)
 				disable(o, "the mda command cannot be written in a fetchrc");
-			if (strcmp(m, mda) != 0)
-				note(o, "mda: fetchmail's command, with %s", local != NULL && strstr(mda, "%T") != NULL
-				    ? "%T replaced by the local name (mailfetch's %T is the user running it) and any "
-				    "other % doubled" : "quotes around %T and %F dropped and any other % doubled "
-				    "(mailfetch quotes %T and %F itself)");
+			if (what & MDA_LOCAL)
+				note(o, "mda: %%T replaced by the local name %s (mailfetch's %%T is the user running it)", local);
+			if (what & MDA_UNQUOTED)
+				note(o, "mda: quotes around %%T or %%F dropped (mailfetch quotes their values itself)");
+			if (what & MDA_DOUBLED)
+				note(o, "mda: %% doubled (for mailfetch, %%%% is a %%)");
+			if (local != NULL && !(what & MDA_LOCAL))
+				note(o, "is %s: the local name is not used by this command (fetchmail used it only for %%T "
+				    "and SMTP)", local);
 			free(m);
 		}
 		if (hosts != NULL)
