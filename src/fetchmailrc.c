@@ -1751,11 +1751,11 @@ emit_account(const struct acct *a, const struct fmrc_emit_opts *eo, struct out *
 		disable(o, "the user name cannot be written");
 	if (password != NULL) {
 		if (key(o, "password", password) == 0)
-			note(o, "password: this file must stay mode 600; better, store the password with secret-tool store "
-			    "--label=mailfetch host %s user %s and set password_store = secret instead", host, remote);
+			note(o, "password: this file must stay mode 600; better, keep the password in the Secret Service "
+			    "with mailfetch --store-password %s and set password_store = secret instead", a->name);
 		else
-			disable(o, "the password cannot be written in a fetchrc; store it with secret-tool store "
-			    "--label=mailfetch host %s user %s and set password_store = secret", host, remote);
+			disable(o, "the password cannot be written in a fetchrc; store it with mailfetch --store-password %s "
+			    "and set password_store = secret", a->name);
 	} else if (passwordfile != NULL) {
 		char *q = sh_quote(passwordfile), *cmd = xasprintf("cat %s", q);
 		if (key(o, "password_command", cmd) == 0)
@@ -1769,8 +1769,9 @@ emit_account(const struct acct *a, const struct fmrc_emit_opts *eo, struct out *
 		char *cmd = xasprintf("secret-tool lookup host %s user %s", h, u);
 		if (key(o, "password_command", cmd) == 0)
 			note(o, "password: not in the fetchmailrc (fetchmail asked for it, or read ~/.netrc); store it "
-			    "once with secret-tool store --label=mailfetch host %s user %s, which this command reads "
-			    "back (password_store = secret does the same without a command)", h, u);
+			    "once with mailfetch --store-password %s (or secret-tool store --label=mailfetch host %s user "
+			    "%s), which this command reads back; password_store = secret does the same without a command",
+			    a->name, h, u);
 		else
 			disable(o, "no password source could be written");
 		free(h);
@@ -1781,7 +1782,7 @@ emit_account(const struct acct *a, const struct fmrc_emit_opts *eo, struct out *
 		if (strcmp(auth, "any") == 0 || strcmp(auth, "password") == 0) {
 			key(o, "auth", "auto");
 		} else {
-			note(o, "auth %s: mailfetch logs in with the password only (AUTHENTICATE PLAIN or LOGIN)", auth);
+			note(o, "auth %s: mailfetch logs in with a password only (SCRAM, PLAIN or LOGIN: auth = auto)", auth);
 			if (strcmp(auth, "ssh") == 0 || strcmp(auth, "implicit") == 0)
 				disable(o, "auth %s: mailfetch always logs in", auth);
 		}
