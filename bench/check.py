@@ -9,6 +9,16 @@ Formats:
            split at each message's first header line `Return-Path: <`, which
            the corpus guarantees occurs nowhere else.
   maildir  one file per message in new/ and cur/ (CRLF -> LF first).
+  exim-spool  Exim's queue (queue_only: received, not delivered): per
+           message what a delivery would write: Return-Path: with the
+           envelope sender, the header lines of spool/input/ID-H that are
+           not marked deleted, a blank line, and the body in ID-D.
+
+Header fields that the delivery path puts in front of a message
+(prefix_headers: the forwarding tool's Received:, an LMTP server's
+Return-Path:) are taken off the top of a piece one at a time, by name,
+until the piece matches; the corpus's own first field is Return-Path:,
+so nothing is taken off a piece that matches as it is.
 
 Returns a dict: ok (corpus messages present byte-exact at least once),
 duplicates (extra byte-exact copies), missing, differ (pieces that name a
@@ -46,7 +56,7 @@ class Checker:
             self._mboxo = idx
         return self._mboxo
 
-    def check(self, fmt, path, added_headers=()):
+    def check(self, fmt, path, added_headers=(), prefix_headers=()):
         strip = None
         if added_headers:
             strip = re.compile(rb"^(?:%s):[^\n]*\n(?:[ \t][^\n]*\n)*" % b"|".join(
@@ -57,7 +67,8 @@ class Checker:
             res["ok"] = None
             return res
         seen = {}
-        state = {"mboxo": 0, "stripped": 0}
+        state = {"mboxo": 0, "stripped": 0, "prefix": {}}
+        prefix = set(x.lower().encode() for x in prefix_headers)
 
         def found(i):
             seen[i] = seen.get(i, 0) + 1
@@ -83,7 +94,22 @@ class Checker:
                     state["stripped"] += k
                     piece = head2 + piece[len(head):]
             hit = lookup(piece, raw)
+            taken = []
+            keep = piece
+            while not hit and prefix:
+                name, rest = first_field(piece)
+                if name is None or name.lower() not in prefix:
+                    break
+                if name.lower() == b"return-path":
+                    keep = piece  # the corpus's own first field, for the diff
+                taken.append(name.decode("latin-1"))
+                piece = rest
+                hit = lookup(piece, None)
+            if taken and not hit:
+                piece = keep
             if hit:
+                for t in taken:
+                    state["prefix"][t] = state["prefix"].get(t, 0) + 1
                 found(hit[0])
                 if hit[1] == "mboxo":
                     state["mboxo"] += 1
@@ -116,6 +142,9 @@ class Checker:
         if state["stripped"]:
             res["notes"].append("%d header line(s) %s added by the tool removed before comparing"
                                 % (state["stripped"], "/".join(added_headers)))
+        for name, k in sorted(state["prefix"].items()):
+            res["notes"].append("%d %s: header(s) put in front by the delivery path removed before comparing"
+                                % (k, name))
         if state["mboxo"]:
             res["notes"].append("%d message(s) are right only as mboxo (only `From ` quoted; "
                                 "`>From ` lines come back with one `>` less)" % state["mboxo"])
@@ -148,6 +177,9 @@ class Checker:
                     with open(os.path.join(p, name), "rb") as f:
                         data = f.read()
                     yield data.replace(b"\r\n", b"\n"), None
+            return
+        if fmt == "exim-spool":
+            yield from exim_spool(path, res)
             return
         try:
             with open(path, "rb") as f:
@@ -183,6 +215,70 @@ class Checker:
             "got": got[max(0, k - 80) : k + 80].decode("latin-1"),
             "want": want[max(0, k - 80) : k + 80].decode("latin-1"),
         }
+
+
+def first_field(piece):
+    """(name, rest) of a message's first header field (with its
+    continuation lines), or (None, piece)."""
+    end = 0
+    while True:
+        k = piece.find(b"\n", end)
+        if k < 0:
+            return None, piece
+        end = k + 1
+        if piece[end : end + 1] not in (b" ", b"\t"):
+            break
+    c = piece.find(b":", 0, end)
+    if c <= 0 or b" " in piece[:c]:
+        return None, piece
+    return piece[:c], piece[end:]
+
+
+HLINE = re.compile(rb"(\d{3,})(.) ")
+
+
+def exim_spool(path, res):
+    """The messages of an Exim queue (spool/input, not split): per ID the
+    -H file's header lines not flagged deleted (`*`), a blank line, and the
+    -D file after its first line.  In -H the headers follow the first
+    blank line, each as NNNc followed by a space and NNN bytes of header
+    text (continuation lines included)."""
+    try:
+        names = sorted(os.listdir(path))
+    except FileNotFoundError:
+        res["notes"].append("no spool directory")
+        return
+    for name in names:
+        if not name.endswith("-H"):
+            continue
+        with open(os.path.join(path, name), "rb") as f:
+            h = f.read()
+        try:
+            with open(os.path.join(path, name[:-2] + "-D"), "rb") as f:
+                d = f.read()
+        except FileNotFoundError:
+            res["notes"].append("%s without its -D file" % name)
+            continue
+        k = h.find(b"\n\n")
+        pos = k + 2 if k >= 0 else len(h)
+        head = []
+        while pos < len(h):
+            m = HLINE.match(h, pos)
+            if not m:
+                res["notes"].append("%s: cannot parse at offset %d" % (name, pos))
+                break
+            n = int(m.group(1))
+            text = h[m.end() : m.end() + n]
+            if m.group(2) != b"*":
+                head.append(text)
+            pos = m.end() + n
+        body = d[d.find(b"\n") + 1 :]
+        # the envelope sender (third line), as the Return-Path: a final
+        # delivery adds (return_path_add): SMTP clients such as fetchmail
+        # take the message's own Return-Path: off and send it as MAIL FROM
+        lines = h.split(b"\n", 3)
+        sender = lines[2] if len(lines) > 3 else b"<>"
+        yield b"Return-Path: " + sender + b"\n" + b"".join(head) + b"\n" + body, None
 
 
 def first_difference(a, b):

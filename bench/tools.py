@@ -7,7 +7,9 @@ format the checker must read it.
 
 ctx: host, port (Dovecot's imaps port or the delay proxy's), user,
 password, ca (PEM file of the test CA), dir, user_name (the local user
-the tool runs as).
+the tool runs as), and for the tools that forward (Tool.server "smtp" or
+"lmtp") sinks: the Sinks of bench/run (the Exim on smtp_port, Dovecot's
+LMTP service on lmtp_socket, and the recipient, rcpt).
 """
 
 import os
@@ -16,12 +18,18 @@ import subprocess
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROCMAIL = "/usr/bin/procmail"
+# the sink servers, as tests/lib/harness.py finds them
+EXIM = os.environ.get("EXIM") or shutil.which("exim4") or shutil.which("exim") or "/usr/sbin/exim4"
+DOVECOT_LMTP = os.environ.get("DOVECOT_LMTP", "/usr/lib/dovecot/lmtp")
 
 
 class Prepared:
-    def __init__(self, argv, env, out, fmt, ok_codes=(0,), note="", added_headers=()):
+    def __init__(self, argv, env, out, fmt, ok_codes=(0,), note="", added_headers=(), prefix_headers=()):
         self.argv = argv
         self.added_headers = added_headers  # header fields the tool adds by design
+        # header fields the delivery path puts in front of the message
+        # (Received: of the forwarding tool, Return-Path: of the LMTP server)
+        self.prefix_headers = prefix_headers
         self.env = env
         self.out = out  # path of the mbox / Maildir / concatenation
         self.fmt = fmt  # mbox, concat, maildir, none
@@ -74,6 +82,7 @@ class Tool:
     label = ""
     binary = None
     kind = "mbox"  # which mailfetch variant it is compared with: mbox or procmail
+    server = None  # the sink server it forwards to: None, "smtp" (Exim) or "lmtp" (Dovecot)
 
     @property
     def name(self):
@@ -84,6 +93,10 @@ class Tool:
             return "%s not installed" % self.binary
         if self.kind == "procmail" and not os.access(PROCMAIL, os.X_OK):
             return "procmail not installed"
+        if self.server == "smtp" and not os.access(EXIM, os.X_OK):
+            return "%s not installed (package exim4-daemon-light)" % EXIM
+        if self.server == "lmtp" and not os.access(DOVECOT_LMTP, os.X_OK):
+            return "%s not installed (package dovecot-lmtpd)" % DOVECOT_LMTP
         return None
 
     def version(self):
@@ -168,6 +181,32 @@ class MailfetchMaildir(Mailfetch):
         return Prepared(self.argv(ctx, cfg), base_env(ctx), out, "maildir")
 
 
+class MailfetchSmtp(Mailfetch):
+    sink = "smtp"
+    label = "mailfetch, SMTP to Exim"
+    kind = "smtp"
+    server = "smtp"
+
+    def prepare(self, ctx):
+        cfg = self.config(ctx, ["deliver = smtp", "smtp = 127.0.0.1:%d" % ctx.sinks.smtp_port,
+                                "recipient = %s" % ctx.sinks.rcpt])
+        return Prepared(self.argv(ctx, cfg), base_env(ctx), ctx.sinks.smtp_out, "exim-spool",
+                        prefix_headers=("Received", "Return-Path"))
+
+
+class MailfetchLmtp(Mailfetch):
+    sink = "lmtp"
+    label = "mailfetch, LMTP to Dovecot"
+    kind = "lmtp"
+    server = "lmtp"
+
+    def prepare(self, ctx):
+        cfg = self.config(ctx, ["deliver = lmtp", "lmtp = %s" % ctx.sinks.lmtp_socket,
+                                "recipient = %s" % ctx.sinks.rcpt])
+        return Prepared(self.argv(ctx, cfg), base_env(ctx), ctx.sinks.lmtp_out, "maildir",
+                        prefix_headers=("Received", "Return-Path"))
+
+
 class MailfetchProcmail(Mailfetch):
     sink = "procmail"
     label = "mailfetch, procmail"
@@ -193,10 +232,19 @@ class Fetchmail(Tool):
     def mda(self, ctx):
         raise NotImplementedError
 
+    def delivery(self, ctx):
+        """The rc lines that say where the mail goes, the output, its
+        format, and the headers the path puts in front of a message."""
+        mda, out, fmt = self.mda(ctx)
+        return ["  mda %s" % _fm_quote(mda)], out, fmt, ()
+
+    def local(self, ctx, env):
+        return env["USER"]
+
     def prepare(self, ctx):
         env = base_env(ctx)
-        mda, out, fmt = self.mda(ctx)
-        local = env["USER"]
+        where, out, fmt, prefix = self.delivery(ctx)
+        local = self.local(ctx, env)
         rc = write(os.path.join(env["HOME"], ".fetchmailrc"), "\n".join([
             "set no syslog",
             "set no bouncemail",
@@ -207,11 +255,10 @@ class Fetchmail(Tool):
                 _fm_quote(ctx.user), _fm_quote(ctx.password), _fm_quote(local)),
             "  options keep ssl sslcertck sslcertfile %s" % _fm_quote(ctx.ca),
             "  no rewrite",
-            "  mda %s" % _fm_quote(mda),
-        ]) + "\n")
+        ] + where) + "\n")
         argv = [self.binary, "-f", rc, "--pidfile", os.path.join(ctx.dir, "fetchmail.pid"),
                 "--idfile", os.path.join(ctx.dir, "fetchmail.ids"), "--nodetach", "--nosyslog", "-s"]
-        return Prepared(argv, env, out, fmt)
+        return Prepared(argv, env, out, fmt, prefix_headers=prefix)
 
 
 class FetchmailCat(Fetchmail):
@@ -231,6 +278,37 @@ class FetchmailProcmail(Fetchmail):
     def mda(self, ctx):
         rc, md = procmailrc(ctx)
         return "%s -m %s" % (PROCMAIL, rc), md, "maildir"
+
+
+class FetchmailSmtp(Fetchmail):
+    sink = "smtp"
+    label = "fetchmail, SMTP to Exim"
+    kind = "smtp"
+    server = "smtp"
+
+    def local(self, ctx, env):
+        return ctx.sinks.rcpt
+
+    def delivery(self, ctx):
+        # fetchmail's own default: forward by SMTP, here to the benchmark's
+        # Exim; RCPT TO is the local name (is ... here) @localhost
+        return ["  smtphost %s" % _fm_quote("127.0.0.1/%d" % ctx.sinks.smtp_port)], \
+            ctx.sinks.smtp_out, "exim-spool", ("Received", "Return-Path")
+
+
+class FetchmailLmtp(Fetchmail):
+    sink = "lmtp"
+    label = "fetchmail, LMTP to Dovecot"
+    kind = "lmtp"
+    server = "lmtp"
+
+    def local(self, ctx, env):
+        return ctx.sinks.rcpt
+
+    def delivery(self, ctx):
+        # a smtphost that starts with / is an LMTP unix socket
+        return ["  lmtp", "  smtphost %s" % _fm_quote(ctx.sinks.lmtp_socket)], \
+            ctx.sinks.lmtp_out, "maildir", ("Received", "Return-Path")
 
 
 class Getmail(Tool):
@@ -379,10 +457,14 @@ def all_tools(mailfetch_binary):
         Raw(),
         MailfetchMbox(mailfetch_binary),
         MailfetchMaildir(mailfetch_binary),
+        MailfetchSmtp(mailfetch_binary),
+        MailfetchLmtp(mailfetch_binary),
         MailfetchProcmail(mailfetch_binary),
         Mbsync(),
         Fdm(),
         FetchmailCat(),
+        FetchmailSmtp(),
+        FetchmailLmtp(),
         FetchmailProcmail(),
         GetmailMboxrd(),
         GetmailProcmail(),
