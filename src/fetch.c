@@ -207,7 +207,8 @@ mark_or_record(struct session *s, const uint32_t *uids, size_t n)
 	}
 	if (!s->a->keep && !mark_expunge(s))
 		/* Plain EXPUNGE would also remove what other clients marked. */
-		log_warn(s->a->who, "server lacks UIDPLUS: %zu messages flagged \\Deleted but not expunged", n);
+		log_warn(s->a->who, "server lacks UIDPLUS: %zu message%s flagged \\Deleted but not expunged", n,
+		    n == 1 ? "" : "s");
 	return 0;
 }
 
@@ -399,16 +400,16 @@ delete_old(struct session *s, struct mf_error *err)
 	if (n == 0)
 		return 0;
 	if (!imap_has_cap(s->imap, IMAP_CAP_UIDPLUS)) {
-		log_warn(s->a->who, "%s: %zu message%s delivered more than %d days ago not deleted: the server lacks "
+		log_warn(s->a->who, "%s: %zu message%s delivered more than %d day%s ago not deleted: the server lacks "
 		    "UIDPLUS, and a plain EXPUNGE would also remove what other clients marked", s->folder, n,
-		    n == 1 ? "" : "s", s->a->delete_after);
+		    n == 1 ? "" : "s", s->a->delete_after, s->a->delete_after == 1 ? "" : "s");
 		free(old);
 		return 0;
 	}
 	rc = imap_mark(s->imap, old, n, "\\Deleted", 1, NULL, NULL, err);
 	if (rc == 0) {
-		log_info(s->a->name, "%s: %zu message%s delivered more than %d days ago deleted on the server",
-		    s->folder, n, n == 1 ? "" : "s", s->a->delete_after);
+		log_info(s->a->name, "%s: %zu message%s delivered more than %d day%s ago deleted on the server",
+		    s->folder, n, n == 1 ? "" : "s", s->a->delete_after, s->a->delete_after == 1 ? "" : "s");
 		history_remove(s->hist, s->folder, old, n);
 	} else if (err->reply) {
 		log_error(s->a->who, "%s: %s", s->folder, err->msg);
@@ -600,7 +601,8 @@ login(struct session *s, struct secrets *sec, struct mf_error *err)
 			    a->oauth_token_command == NULL ? "set oauth_token_command if it takes OAuth2, or ask the "
 			    "server's administrator" : "ask the server's administrator");
 		return err_set(err, MF_EAUTH, "server offers no login mechanism this account can use (it offers: "
-		    "%s%s); %s", names[0] ? names : "no AUTH=", offered & SASL_BIT(SASL_LOGIN) ? " and LOGIN" : "",
+		    "%s%s); %s", names[0] ? names : "no AUTH=",
+		    (offered & ~sasl_offered & SASL_BIT(SASL_LOGIN)) ? " and the LOGIN command" : "",
 		    a->auth_auto ? "set the secret it needs (password or oauth_token_command)" :
 		    "change auth = to one of them");
 	}
@@ -729,8 +731,9 @@ fetch_account(const struct account *a, int check_only)
 		fflush(stdout);
 	}
 	if (s.conn != NULL && !check_only)
-		log_info(a->name, "%lu message%s (%llu bytes) for %s@%s: %lu delivered, %lu failed",
-		    s.delivered + s.failed, s.delivered + s.failed == 1 ? "" : "s", s.bytes, a->user, a->host,
+		log_info(a->name, "%lu message%s (%llu byte%s) for %s@%s: %lu delivered, %lu failed",
+		    s.delivered + s.failed, s.delivered + s.failed == 1 ? "" : "s", s.bytes, s.bytes == 1 ? "" : "s",
+		    a->user, a->host,
 		    s.delivered, s.failed);
 	sink_close(s.sink);
 	/* The history before the journal: until it is saved, the journal's

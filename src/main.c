@@ -18,10 +18,12 @@
 #include "log.h"
 #include "fetch.h"
 #include "mf_limits.h"
+#include "sasl.h"
 #include "secret.h"
 #include "fetchmailrc.h"
 #include "signals.h"
 #include "state.h"
+#include "tls.h"
 #include "status.h"
 #include "xmalloc.h"
 
@@ -106,6 +108,26 @@ check_long_names(int argc, char **argv, const struct option *longopts)
 	return 0;
 }
 
+/* --version: the version, and what this build has in it. */
+static void
+print_version(void)
+{
+	printf("mailfetch %s\n", PACKAGE_VERSION);
+	printf("TLS: %s", tls_library_version());
+	if (strcmp(tls_library_version(), tls_built_version()) != 0)
+		printf(" (built with %s)", tls_built_version());
+	printf("\nSASL: built in (no SASL library):");
+	for (int m = 0; m < SASL_NMECH; m++)
+		printf(" %s", sasl_mech_name((enum sasl_mech)m));
+	printf("\n");
+#ifdef HAVE_LIBSECRET
+	printf("libsecret: yes (password_store = secret, --store-password; loaded only when used)\n");
+#else
+	printf("libsecret: no (built --without-libsecret: no password_store = secret, no --store-password)\n");
+#endif
+	printf("protocols: IMAP\ndelivery: mda, mbox, maildir, smtp, lmtp\n");
+}
+
 static int
 parse_args(int argc, char **argv, struct options *o)
 {
@@ -174,7 +196,7 @@ parse_args(int argc, char **argv, struct options *o)
 		case 'o': o->output = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V':
-			printf("mailfetch %s\n", PACKAGE_VERSION);
+			print_version();
 			exit(0);
 		case ':':
 			log_error(NULL, "option %s needs a value; try mailfetch --help", argv[optind - 1]);

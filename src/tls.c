@@ -367,6 +367,18 @@ tls_set_wait_hook(struct tls *t, void (*fn)(void *ctx), void *ctx)
 	t->wait_ctx = ctx;
 }
 
+const char *
+tls_library_version(void)
+{
+	return OpenSSL_version(OPENSSL_VERSION);
+}
+
+const char *
+tls_built_version(void)
+{
+	return OPENSSL_VERSION_TEXT;
+}
+
 int
 tls_channel_binding(struct tls *t, const char **type, unsigned char *out, size_t *len, size_t max)
 {

@@ -42,6 +42,10 @@ void tls_set_wait_hook(struct tls *t, void (*fn)(void *ctx), void *ctx);
  * certificate whose hash the RFC leaves undefined). */
 int tls_channel_binding(struct tls *t, const char **type, unsigned char *out, size_t *len, size_t max);
 
+/* The OpenSSL in use, and the one built against ("OpenSSL 3.0.x ..."). */
+const char *tls_library_version(void);
+const char *tls_built_version(void);
+
 /* Sends close_notify (best effort, no waiting) and frees; the socket stays open. */
 void tls_free(struct tls *t);
 

@@ -39,7 +39,7 @@ def test(t):
     logins = dv.login_count()
     r = t.run([], cfg, env=env)
     t.exit_code(r, h.EX_AUTH, "no stored password")
-    t.check("acct (alice@" in r.stderr and "secret-tool store" in r.stderr,
+    t.check("acct (alice@" in r.stderr and "mailfetch --store-password acct" in r.stderr,
             "the error names the account and how to store a password", r.stderr)
     t.eq(dv.login_count(), logins, "no login attempted without a password")
 

@@ -5,7 +5,8 @@ nothing delivered and nothing marked; NO on STORE is exit 7 (the message was
 delivered, the server keeps it unseen); a literal size that is negative or
 overflows 64 bits is exit 4 with nothing delivered; a BYE greeting fails; a
 server that stops answering is exit 7 after `timeout` seconds; LOGINDISABLED
-with no AUTH= mechanism is exit 4 without a LOGIN."""
+with no AUTH= mechanism is an authentication failure (exit 3) that says
+what the server offers, without a LOGIN."""
 
 import os
 import socket
@@ -89,7 +90,9 @@ def test(t):
     r = t.run([], h.config({"acct": h.fake_keys(srv, tls="none", allow_plaintext="yes",
                                                 deliver="mbox", mbox=box)}))
     srv.stop()
-    t.exit_code(r, h.EX_PROTO, "LOGINDISABLED and no AUTH= mechanism")
+    t.exit_code(r, h.EX_AUTH, "LOGINDISABLED and no AUTH= mechanism")
+    t.check("server disabled LOGIN (LOGINDISABLED) and offers no mechanism this account can use (it offers: none)"
+            in r.stderr, "LOGINDISABLED: the error says what the server offers", r.stderr)
     t.check(not srv.saw("LOGIN") and not srv.saw("AUTHENTICATE"), "LOGINDISABLED: no LOGIN sent",
             srv.command_names())
 

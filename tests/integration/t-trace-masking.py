@@ -70,6 +70,8 @@ def test(t):
     t.check(re.search(r"^mailfetch: acct: INBOX: UID \d+, \d+ bytes: delivered", r.stderr, re.M) is not None,
             "-v: one line per message", r.stderr)
     t.check("IMAP>" not in r.output, "-v: no protocol trace")
+    t.check(re.search(r"^mailfetch: acct: 1 message \(\d+ bytes\) for alice@127\.0\.0\.1: 1 delivered, 0 failed$",
+                      r.stderr, re.M) is not None, "-v: the summary says 1 message, not 1 messages", r.stderr)
     t.no_secrets(r.out + r.err, user, pw, "-v")
 
     # Fake server without SASL-IR and LITERAL+: AUTHENTICATE PLAIN by
