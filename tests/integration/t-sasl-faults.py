@@ -16,6 +16,7 @@ And what works:
   SCRAM-SHA-1-PLUS; a server offering no -PLUS gets "y" (we could bind);
   a client told not to use -PLUS where it is offered says "n", never
   the "y" that would read as a downgrade; SCRAM without SASL-IR.
+Without TLS (allow_plaintext), SCRAM is preferred to PLAIN.
 LOGINDISABLED with nothing usable: exit 3 naming what the server offers."""
 
 import os
@@ -78,6 +79,21 @@ def test(t):
                  "%s: mechanism, GS2 header, server satisfied" % what)
             t.no_secrets(r.out + r.err, srv.user, srv.password, what)
     t.eq(len(h.parse_mbox(h.read_file(t.path("ok.mbox")))), 2 * len(cases), "every good login fetched")
+
+    # Without TLS (tls = none, allow_plaintext = yes): SCRAM is chosen over
+    # PLAIN, with "n" (no channel to bind to); PLAIN only when nothing
+    # better is offered.
+    for mechs, want in ((("PLAIN", "SCRAM-SHA-256"), "SCRAM-SHA-256"), (("PLAIN",), "PLAIN")):
+        srv = t.fake(tls="none", starttls="absent", auth_mechs=mechs, messages=[msg])
+        r = t.run(["-v", "-v"], h.config({"acct": h.fake_keys(srv, tls="none", allow_plaintext="yes", deliver="mbox",
+                                                              mbox=t.path("plain.mbox"))}))
+        srv.stop()
+        what = "no TLS, %s offered" % "/".join(mechs)
+        t.exit_code(r, h.EX_OK, what)
+        t.check(re.search(r"IMAP> \S+ AUTHENTICATE %s " % want, r.stderr) is not None, "%s: %s used" % (what, want),
+                r.stderr)
+        if want.startswith("SCRAM"):
+            t.eq([(m, g, ok) for m, g, ok, _ in srv.scram_results], [(want, "n,,", True)], "%s: GS2 header n" % what)
 
     # LOGINDISABLED, and nothing this account can use.
     srv = t.fake(tls="implicit", auth_mechs=("GSSAPI", "XOAUTH2"), logindisabled=True, messages=[msg])
