@@ -14,6 +14,10 @@ Formats:
            envelope sender, the header lines of spool/input/ID-H that are
            not marked deleted, a blank line, and the body in ID-D.
 
+  sdbox    Dovecot's sdbox (the LMTP sink): one file u.UID per message in
+           dbox-Mails/: a "2 M..." line, a 30-byte message header with the
+           size in hex, the message, then Dovecot's metadata.
+
 Header fields that the delivery path puts in front of a message
 (prefix_headers: the forwarding tool's Received:, an LMTP server's
 Return-Path:) are taken off the top of a piece one at a time, by name,
@@ -181,6 +185,9 @@ class Checker:
         if fmt == "exim-spool":
             yield from exim_spool(path, res)
             return
+        if fmt == "sdbox":
+            yield from sdbox(path, res)
+            return
         try:
             with open(path, "rb") as f:
                 data = f.read()
@@ -279,6 +286,30 @@ def exim_spool(path, res):
         lines = h.split(b"\n", 3)
         sender = lines[2] if len(lines) > 3 else b"<>"
         yield b"Return-Path: " + sender + b"\n" + b"".join(head) + b"\n" + body, None
+
+
+def sdbox(path, res):
+    """The messages of a Dovecot sdbox mailbox directory (dbox-Mails):
+    file header line, then the message header (magic \\001\\002, type,
+    old UID, the message size as 16 hex digits, LF), then the message."""
+    try:
+        names = sorted(os.listdir(path))
+    except FileNotFoundError:
+        res["notes"].append("no sdbox mailbox")
+        return
+    for name in names:
+        if not name.startswith("u."):
+            continue
+        with open(os.path.join(path, name), "rb") as f:
+            data = f.read()
+        k = data.find(b"\n") + 1
+        hdr = data[k : k + 30]
+        if not (data.startswith(b"2 ") and hdr[:2] == b"\x01\x02" and hdr[29:30] == b"\n"):
+            res["notes"].append("%s: not a dbox file as expected" % name)
+            yield data, None
+            continue
+        size = int(hdr[13:29], 16)
+        yield data[k + 30 : k + 30 + size], None
 
 
 def first_difference(a, b):

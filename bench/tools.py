@@ -203,7 +203,7 @@ class MailfetchLmtp(Mailfetch):
     def prepare(self, ctx):
         cfg = self.config(ctx, ["deliver = lmtp", "lmtp = %s" % ctx.sinks.lmtp_socket,
                                 "recipient = %s" % ctx.sinks.rcpt])
-        return Prepared(self.argv(ctx, cfg), base_env(ctx), ctx.sinks.lmtp_out, "maildir",
+        return Prepared(self.argv(ctx, cfg), base_env(ctx), ctx.sinks.lmtp_out, "sdbox",
                         prefix_headers=("Received", "Return-Path"))
 
 
@@ -308,7 +308,7 @@ class FetchmailLmtp(Fetchmail):
     def delivery(self, ctx):
         # a smtphost that starts with / is an LMTP unix socket
         return ["  lmtp", "  smtphost %s" % _fm_quote(ctx.sinks.lmtp_socket)], \
-            ctx.sinks.lmtp_out, "maildir", ("Received", "Return-Path")
+            ctx.sinks.lmtp_out, "sdbox", ("Received", "Return-Path")
 
 
 class Getmail(Tool):
