@@ -118,6 +118,14 @@ conn_start_tls(struct conn *c, const char *host, const struct tls_opts *o, struc
 }
 
 int
+conn_has_input(struct conn *c, int timeout_ms)
+{
+	if (c->rlen > 0)
+		return 1;
+	return net_wait(c->fd, POLLIN, timeout_ms) != 0; /* an error: let the read report it */
+}
+
+int
 conn_channel_binding(struct conn *c, const char **type, unsigned char *out, size_t *len, size_t max)
 {
 	return c->tls != NULL ? tls_channel_binding(c->tls, type, out, len, max) : -1;

@@ -23,6 +23,10 @@ void conn_free(struct conn *c);
  * we have not consumed: after a STARTTLS reply that is an injection. */
 int conn_start_tls(struct conn *c, const char *host, const struct tls_opts *o, struct mf_error *err);
 
+/* Whether the server has sent anything (buffered, or readable within
+ * timeout_ms): 1 yes, 0 not yet.  For the plaintext phase. */
+int conn_has_input(struct conn *c, int timeout_ms);
+
 /* The TLS session's channel binding data (tls_channel_binding); -1
  * without TLS. */
 int conn_channel_binding(struct conn *c, const char **type, unsigned char *out, size_t *len, size_t max);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conn.h"
 #include "deliver.h"
@@ -629,6 +630,30 @@ login(struct session *s, struct secrets *sec, struct mf_error *err)
 	return rc;
 }
 
+/* A plaintext greeting is due.  A server that speaks TLS from the start
+ * sends none and would hold the run for the whole timeout: if nothing
+ * has come after a moment, ask the port on a second connection whether
+ * it answers a TLS handshake, and if so say what to change at once. */
+static int
+check_not_tls(struct session *s, struct mf_error *err)
+{
+	const struct account *a = s->a;
+	struct mf_error perr;
+	int fd, tls;
+
+	if (conn_has_input(s->conn, GREETING_PROBE_MS))
+		return 0;
+	fd = net_connect(a->host, (unsigned)a->port, a->timeout * 1000, &perr);
+	if (fd < 0)
+		return 0; /* the first connection will tell */
+	tls = tls_probe(fd, TLS_PROBE_MS);
+	close(fd);
+	if (!tls)
+		return 0;
+	return err_set(err, MF_ECONNECT, "the server on port %d sent no greeting, and it answers a TLS handshake: it "
+	    "speaks TLS from the start; use tls = implicit (usually port 993)", a->port);
+}
+
 /* Connect, TLS, greeting, capabilities, login. */
 static int
 session_open(struct session *s, struct mf_error *err)
@@ -652,6 +677,8 @@ session_open(struct session *s, struct mf_error *err)
 	s->conn = conn_new(fd, a->timeout * 1000, a->name, "IMAP");
 	s->imap = imap_new(s->conn, a->name);
 	if (a->tls == TLS_IMPLICIT && (rc = conn_start_tls(s->conn, a->host, &to, err)) != 0)
+		goto out;
+	if (a->tls != TLS_IMPLICIT && (rc = check_not_tls(s, err)) != 0)
 		goto out;
 	if ((rc = imap_greeting(s->imap, &preauth, err)) != 0)
 		goto out;

@@ -45,6 +45,13 @@
 #define LOW_SPEED_FLOOR       4u   /* bytes per second, averaged over a window */
 #define LOW_SPEED_EXCUSED_MAX 2u   /* commands whose thinking time is excused at once */
 
+/* A server that sends no greeting within GREETING_PROBE_MS on a port
+ * where one is due is asked, on a second connection, whether it speaks
+ * TLS from the start (tls = implicit wanted), for up to TLS_PROBE_MS;
+ * meanwhile the greeting is still waited for as usual. */
+#define GREETING_PROBE_MS    1500
+#define TLS_PROBE_MS         3000
+
 /* secrets and config */
 #define PASSWORD_MAX         4096u  /* also an OAuth2 token */
 /* SASL (sasl.c): a SCRAM iteration count the server asks for, and one

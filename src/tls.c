@@ -26,7 +26,36 @@ struct tls {
 	int fd;
 	void (*wait_hook)(void *ctx); /* called before every wait; may be NULL */
 	void *wait_ctx;
+	unsigned char first[5];       /* the header of the first record received */
+	int got_first;
 };
+
+/* Keeps the first record header the server sends: when the handshake
+ * fails, it tells a plaintext greeting ("* OK") from a TLS problem. */
+static void
+on_record(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl, void *arg)
+{
+	struct tls *t = arg;
+
+	(void)version;
+	(void)ssl;
+	if (!write_p && content_type == SSL3_RT_HEADER && len >= sizeof t->first && !t->got_first) {
+		memcpy(t->first, buf, sizeof t->first);
+		t->got_first = 1;
+	}
+}
+
+/* Whether the first bytes are text, as a plaintext greeting is. */
+static int
+first_is_text(const struct tls *t)
+{
+	if (!t->got_first || t->first[0] == SSL3_RT_HANDSHAKE || t->first[0] == SSL3_RT_ALERT)
+		return 0;
+	for (size_t i = 0; i < sizeof t->first; i++)
+		if (t->first[i] < 0x20 || t->first[i] > 0x7e)
+			return 0;
+	return 1;
+}
 
 /* OpenSSL's queued error, as text, and clears the queue. */
 static const char *
@@ -213,6 +242,8 @@ tls_start(int fd, const char *host, const struct tls_opts *o, int timeout_ms, co
 	t->ssl = SSL_new(t->ctx);
 	if (t->ssl == NULL || SSL_set_fd(t->ssl, fd) != 1)
 		goto ssl_fail;
+	SSL_set_msg_callback(t->ssl, on_record);
+	SSL_set_msg_callback_arg(t->ssl, t);
 	if (!is_ip && SSL_set_tlsext_host_name(t->ssl, host) != 1)
 		goto ssl_fail;
 	if (!o->has_pin) {
@@ -247,12 +278,17 @@ tls_start(int fd, const char *host, const struct tls_opts *o, int timeout_ms, co
 			log_trace(who, "TLS:", "certificate verification failed", 31, 0);
 			err_set(err, MF_ECONNECT, "server certificate not trusted: %s; %s",
 			    X509_verify_cert_error_string(v), hint);
+		} else if (first_is_text(t)) {
+			err_set(err, MF_ECONNECT, "the server greeted in plain text (\"%.5s...\") where a TLS handshake "
+			    "was due: this port wants STARTTLS or no TLS; use tls = starttls (usually port 143)",
+			    (const char *)t->first);
 		} else {
 			err_set(err, MF_ECONNECT, "TLS handshake failed: %s; check port and tls (implicit or starttls)",
 			    ssl_errstr(ebuf, sizeof ebuf));
 		}
 		goto fail;
 	}
+	SSL_set_msg_callback(t->ssl, NULL); /* only the handshake needed it */
 	trace_cert(who, t->ssl);
 	if (o->has_pin) {
 		unsigned char md[EVP_MAX_MD_SIZE];
@@ -365,6 +401,33 @@ tls_set_wait_hook(struct tls *t, void (*fn)(void *ctx), void *ctx)
 {
 	t->wait_hook = fn;
 	t->wait_ctx = ctx;
+}
+
+int
+tls_probe(int fd, int timeout_ms)
+{
+	struct tls t = { .fd = fd };
+	long deadline = net_now_ms() + timeout_ms;
+	int r, answered = 0;
+
+	ERR_clear_error();
+	if ((t.ctx = SSL_CTX_new(TLS_client_method())) == NULL || (t.ssl = SSL_new(t.ctx)) == NULL ||
+	    SSL_set_fd(t.ssl, fd) != 1)
+		goto out;
+	SSL_CTX_set_verify(t.ctx, SSL_VERIFY_NONE, NULL); /* only the first answer matters */
+	SSL_set_msg_callback(t.ssl, on_record);
+	SSL_set_msg_callback_arg(t.ssl, &t);
+	while (!t.got_first && (r = SSL_connect(t.ssl)) != 1) {
+		int e = SSL_get_error(t.ssl, r);
+		if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) || ssl_wait(&t, e, deadline) < 0)
+			break;
+	}
+	answered = t.got_first && (t.first[0] == SSL3_RT_HANDSHAKE || t.first[0] == SSL3_RT_ALERT) && t.first[1] == 3;
+out:
+	ERR_clear_error();
+	SSL_free(t.ssl);
+	SSL_CTX_free(t.ctx);
+	return answered;
 }
 
 const char *

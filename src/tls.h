@@ -42,6 +42,11 @@ void tls_set_wait_hook(struct tls *t, void (*fn)(void *ctx), void *ctx);
  * certificate whose hash the RFC leaves undefined). */
 int tls_channel_binding(struct tls *t, const char **type, unsigned char *out, size_t *len, size_t max);
 
+/* Sends a TLS ClientHello on the connected, non-blocking socket fd and
+ * waits up to timeout_ms for the answer: 1 if the server answered with a
+ * TLS record (it speaks TLS from the start), else 0.  fd stays open. */
+int tls_probe(int fd, int timeout_ms);
+
 /* The OpenSSL in use, and the one built against ("OpenSSL 3.0.x ..."). */
 const char *tls_library_version(void);
 const char *tls_built_version(void);

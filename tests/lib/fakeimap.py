@@ -48,6 +48,7 @@ Faults (keyword arguments of FakeIMAP):
                               cb-mismatch: the server sees another certificate,
                               as a machine in the middle would present
     tls_max=None|"1.2"        highest TLS version the server speaks
+    before_greeting=fn(session)   called before the greeting is sent (a slow server)
     handlers={"NAME": fn(session, tag, args)}   script any command yourself
 """
 
@@ -105,6 +106,7 @@ class FakeIMAP:
         logindisabled=False,
         scram_fault=None,
         tls_max=None,
+        before_greeting=None,
         handlers=None,
         on_fetch_message=None,
         send_literal=None,
@@ -134,6 +136,7 @@ class FakeIMAP:
         self.logindisabled = logindisabled
         self.scram_fault = scram_fault
         self.tls_max = tls_max
+        self.before_greeting = before_greeting
         self.scram_results = []  # (mechanism, gs2 header, ok, server-final) per SCRAM exchange
         self.handlers = dict(handlers or {})
         self.on_fetch_message = on_fetch_message
@@ -435,6 +438,8 @@ class Session:
         s = self.srv
         if s.tls == "implicit":
             self.start_tls()
+        if s.before_greeting is not None:
+            s.before_greeting(self)
         if s.greeting == "preauth":
             self.state = "auth"
             self.send("* PREAUTH [CAPABILITY %s] fake server: logged in as %s\r\n" % (self.caps(), s.user))
