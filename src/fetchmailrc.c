@@ -836,6 +836,7 @@ server_option(struct parser *ps, struct fmrc_poll *pl)
 		advance(ps);
 		t = peek(ps, 0);
 		free(pl->service);
+		pl->service = NULL;
 		if (t->type == T_NUM) {
 			pl->service = xasprintf("%ld", t->num);
 			advance(ps);
