@@ -1489,7 +1489,7 @@ opts_have(const struct fmrc_opts *o, const char *kw)
 /* The comments for settings with no equivalent; those of the defaults
  * entry only where the account does not set the same keyword. */
 static void
-note_others(struct out *o, const struct fmrc_opts *own, const struct fmrc_opts *other_own, const struct fmrc_opts *dflt)
+note_others(struct out *o, const struct fmrc_opts *own, const struct fmrc_opts *dflt)
 {
 	for (size_t i = 0; i < own->n; i++) {
 		const struct fmrc_opt *op = &own->v[i];
@@ -1506,7 +1506,7 @@ note_others(struct out *o, const struct fmrc_opts *own, const struct fmrc_opts *
 		return;
 	for (size_t i = 0; i < dflt->n; i++) {
 		const struct fmrc_opt *op = &dflt->v[i];
-		if (opts_have(own, op->kw) || (other_own != NULL && opts_have(other_own, op->kw)))
+		if (opts_have(own, op->kw))
 			continue;
 		note(o, "%s (defaults, line %u): %s", op->text, op->line, no_equivalent_text(op->kw));
 	}
@@ -1863,8 +1863,8 @@ emit_account(const struct acct *a, const struct fmrc_emit_opts *eo, struct out *
 	emit_delivery(a, eo, o, local);
 	if (a->pl->other.n > 0 || a->u->other.n > 0 || (a->dp != NULL && a->dp->other.n > 0)
 	    || (a->du != NULL && a->du->other.n > 0)) {
-		note_others(o, &a->pl->other, NULL, a->dp != NULL ? &a->dp->other : NULL);
-		note_others(o, &a->u->other, NULL, a->du != NULL ? &a->du->other : NULL);
+		note_others(o, &a->pl->other, a->dp != NULL ? &a->dp->other : NULL);
+		note_others(o, &a->u->other, a->du != NULL ? &a->du->other : NULL);
 	}
 	if (opts_have(&a->pl->other, "plugin") || (a->dp != NULL && opts_have(&a->dp->other, "plugin")))
 		disable(o, "plugin: mailfetch connects to the server itself, over TCP and TLS");
