@@ -9,6 +9,7 @@
 #include "autoconfig.h"
 
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,75 @@ struct session {
 	uint32_t today;
 	int check_only;        /* --check: count, change nothing */
 	unsigned long counted; /* --check: messages that would be fetched */
+	const struct fetch_opts *opts;
+	struct account_report *rep; /* what the run did (a local one if the caller wants none) */
+	struct folder_report *fr;   /* the folder being polled, or NULL */
+	unsigned long nbig;         /* the folder's messages over limit */
+	/* the progress line of the folder being fetched */
+	unsigned long f_total, f_handled;
+	unsigned long long f_bytes;
+	long f_start_ms, f_drawn_ms;
 };
+
+/* A worse status for the run, and for the folder being polled. */
+static void
+worsen(struct session *s, int code)
+{
+	s->result = status_worse(s->result, code);
+	if (s->fr != NULL)
+		s->fr->status = status_worse(s->fr->status, code);
+}
+
+/* Logs an error of the account and keeps the first of its folder (or of
+ * the account, outside folders) for the report. */
+static void __attribute__((format(printf, 2, 3)))
+session_error(struct session *s, const char *fmt, ...)
+{
+	char msg[512];
+	char *keep = s->fr != NULL ? s->fr->error : s->rep->error;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	log_error(s->a->who, "%s", msg);
+	if (keep[0] == '\0')
+		snprintf(keep, sizeof s->rep->error, "%s", msg);
+}
+
+/* 1536 -> "1.5 KiB" */
+static void
+human_bytes(char *out, size_t len, double n)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	size_t u = 0;
+	while (n >= 1024 && u + 1 < sizeof unit / sizeof unit[0]) {
+		n /= 1024;
+		u++;
+	}
+	snprintf(out, len, u == 0 ? "%.0f %s" : "%.1f %s", n, unit[u]);
+}
+
+/* Redraws the progress line of a long fetch, at most five times a second
+ * (always for the last message), once the fetch has taken half a second. */
+static void
+progress(struct session *s)
+{
+	long now = net_now_ms(), took = now - s->f_start_ms;
+	char got[32], rate[32], left[32] = "";
+
+	if (!log_status_wanted() || took < 500 || (now - s->f_drawn_ms < 200 && s->f_handled < s->f_total))
+		return;
+	s->f_drawn_ms = now;
+	human_bytes(got, sizeof got, (double)s->f_bytes);
+	human_bytes(rate, sizeof rate, (double)s->f_bytes * 1000.0 / (double)took);
+	if (s->f_handled > 0 && s->f_handled < s->f_total) {
+		long secs = (long)((double)took / 1000.0 * (double)(s->f_total - s->f_handled) / (double)s->f_handled);
+		snprintf(left, sizeof left, ", %ld:%02ld left", secs / 60, secs % 60);
+	}
+	log_status("%s %s: %lu of %lu messages, %s, %s/s%s", s->a->name, s->folder, s->f_handled, s->f_total, got,
+	    rate, left);
+}
 
 /* A journal that cannot be written costs only the protection against
  * redelivery after a crash, so it is reported (once) and the run goes on. */
@@ -59,7 +128,7 @@ static void
 journal_error(struct session *s, const struct mf_error *err)
 {
 	if (!s->journal_failed)
-		log_error(s->a->who, "%s", err->msg);
+		session_error(s, "%s", err->msg);
 	s->journal_failed = 1;
 }
 
@@ -103,8 +172,10 @@ on_message(void *ctx, uint32_t uid, struct spool *msg, const char *problem, cons
 		log_warn(s->a->who, "%s: UID %u: %s", s->folder, uid, warning);
 	if (problem != NULL) {
 		s->failed++;
-		s->result = status_worse(s->result, MF_EDELIVER);
-		log_error(s->a->who, "%s: UID %u not delivered, it stays on the server: %s", s->folder, uid, problem);
+		worsen(s, MF_EDELIVER);
+		session_error(s, "%s: UID %u not delivered, it stays on the server: %s", s->folder, uid, problem);
+		s->f_handled++;
+		progress(s);
 		return;
 	}
 	size = spool_size(msg);
@@ -116,15 +187,17 @@ on_message(void *ctx, uint32_t uid, struct spool *msg, const char *problem, cons
 	if (rc != 0) {
 		state_intent_void(s->state, s->folder, s->uidvalidity, uid);
 		s->failed++;
-		s->result = status_worse(s->result, MF_EDELIVER);
-		log_error(s->a->who, "%s: UID %u (%llu bytes) not delivered: %s", s->folder, uid, size, err.msg);
+		worsen(s, MF_EDELIVER);
+		session_error(s, "%s: UID %u (%llu bytes) not delivered: %s", s->folder, uid, size, err.msg);
 		if (temporary) {
 			/* The next message would only wait and fail the same way. */
 			s->sink_down = 1;
-			log_error(s->a->who, "%s: delivering nothing more this run; the rest stays on the server "
+			session_error(s, "%s: delivering nothing more this run; the rest stays on the server "
 			    "for the next run", s->folder);
 			imap_fetch_stop(s->imap);
 		}
+		s->f_handled++;
+		progress(s);
 		return;
 	}
 	if (s->ndone == s->done_cap) {
@@ -139,6 +212,9 @@ on_message(void *ctx, uint32_t uid, struct spool *msg, const char *problem, cons
 	 * the end of the chunk does not make it come again. */
 	if (s->sink->ops->durable_per_message)
 		journal(s, &uid, 1, 0);
+	s->f_handled++;
+	s->f_bytes += size;
+	progress(s);
 	if (signals_stop())
 		imap_fetch_stop(s->imap);
 }
@@ -170,14 +246,14 @@ settle(struct session *s)
 	if (s->ndone == 0) {
 		/* Nothing delivered, but the sink may hold locks. */
 		if (sink_commit(s->sink, &err) != 0)
-			log_error(s->a->who, "%s", err.msg);
+			session_error(s, "%s", err.msg);
 		return 0;
 	}
 	if (sink_commit(s->sink, &err) != 0) {
-		log_error(s->a->who, "%s: %zu message%s not delivered: %s", s->folder, s->ndone,
+		session_error(s, "%s: %zu message%s not delivered: %s", s->folder, s->ndone,
 		    s->ndone == 1 ? "" : "s", err.msg);
 		s->failed += s->ndone;
-		s->result = status_worse(s->result, MF_EDELIVER);
+		worsen(s, MF_EDELIVER);
 		s->ndone = 0;
 		s->done_bytes = 0;
 		return 0;
@@ -225,8 +301,8 @@ on_chunk_done(void *ctx, const uint32_t *uids, size_t n, const char *refused)
 	if (refused != NULL) {
 		/* A NO to FETCH (messages expunged meanwhile): what did
 		 * arrive was delivered and is marked as usual. */
-		log_error(s->a->who, "%s: UID FETCH failed: server said %s", s->folder, refused);
-		s->result = status_worse(s->result, MF_ESERVER);
+		session_error(s, "%s: UID FETCH failed: server said %s", s->folder, refused);
+		worsen(s, MF_ESERVER);
 	}
 	if (!settle(s))
 		return;
@@ -342,8 +418,8 @@ finish_journaled_marks(struct session *s, uint32_t *uids, size_t *n, struct mf_e
 	rc = imap_mark(s->imap, mark, nmark, mark_flags(s), mark_expunge(s), &fetch_ops, s, err);
 	free(mark);
 	if (rc != 0 && err->reply) {
-		log_error(s->a->who, "%s: %s", s->folder, err->msg);
-		s->result = status_worse(s->result, rc);
+		session_error(s, "%s: %s", s->folder, err->msg);
+		worsen(s, rc);
 		rc = 0;
 	}
 	return rc;
@@ -413,8 +489,8 @@ delete_old(struct session *s, struct mf_error *err)
 		    s->folder, n, n == 1 ? "" : "s", s->a->delete_after, s->a->delete_after == 1 ? "" : "s");
 		history_remove(s->hist, s->folder, old, n);
 	} else if (err->reply) {
-		log_error(s->a->who, "%s: %s", s->folder, err->msg);
-		s->result = status_worse(s->result, rc);
+		session_error(s, "%s: %s", s->folder, err->msg);
+		worsen(s, rc);
 		rc = 0;
 	}
 	free(old);
@@ -434,8 +510,9 @@ report_too_big(struct session *s, const char *base, struct mf_error *err)
 	snprintf(criteria, sizeof criteria, "%s LARGER %llu", base, s->a->limit);
 	if ((rc = imap_uid_search(s->imap, criteria, &big, &nbig, err)) != 0)
 		return rc;
+	s->nbig = nbig;
 	if (s->check_only) {
-		if (nbig > 0)
+		if (nbig > 0 && !s->opts->json)
 			printf("%s: %s: %zu message%s over the limit of %llu bytes, left on the server\n", s->a->name,
 			    s->folder, nbig, nbig == 1 ? "" : "s", s->a->limit);
 		free(big);
@@ -460,7 +537,7 @@ report_too_big(struct session *s, const char *base, struct mf_error *err)
  * A refusal the session survives (a tagged NO) is reported here and ends
  * only this folder; anything else is returned and ends the account. */
 static int
-poll_folder(struct session *s, const char *folder, struct mf_error *err)
+poll_folder_steps(struct session *s, const char *folder, struct mf_error *err)
 {
 	struct imap_folder f;
 	uint32_t *uids = NULL;
@@ -482,8 +559,8 @@ poll_folder(struct session *s, const char *folder, struct mf_error *err)
 	if (rc != 0) {
 		if (!err->reply)
 			return rc;
-		log_error(s->a->who, "%s%s", err->msg, f.selected ? "" : "; check folders in the config");
-		s->result = status_worse(s->result, rc);
+		session_error(s, "%s%s", err->msg, f.selected ? "" : "; check folders in the config");
+		worsen(s, rc);
 		return 0;
 	}
 	uids = f.uids;
@@ -494,9 +571,9 @@ poll_folder(struct session *s, const char *folder, struct mf_error *err)
 	}
 	if (f.read_only && !s->check_only) {
 		free(uids);
-		log_error(s->a->who, "folder %s is read-only on the server, so fetched mail could not be marked; "
+		session_error(s, "folder %s is read-only on the server, so fetched mail could not be marked; "
 		    "not fetching from it, check its permissions on the server", folder);
-		s->result = status_worse(s->result, MF_ESERVER);
+		worsen(s, MF_ESERVER);
 		return 0;
 	}
 	s->uidvalidity = f.uidvalidity;
@@ -508,6 +585,8 @@ poll_folder(struct session *s, const char *folder, struct mf_error *err)
 		goto fail;
 	if (s->a->fetch == FETCH_NEW)
 		history_filter(s->hist, folder, s->uidvalidity, uids, &n);
+	s->fr->found = n + s->nbig;
+	s->fr->skipped = s->nbig;
 	if (s->a->delete_after > 0 && !s->check_only && (rc = delete_old(s, err)) != 0)
 		goto fail;
 	if (s->sink_down || signals_stop()) {
@@ -518,17 +597,21 @@ poll_folder(struct session *s, const char *folder, struct mf_error *err)
 		/* The oldest first; the rest waits for the next run (exit 13). */
 		log_info(s->a->name, "%s: fetch_limit %d leaves %zu message%s for the next run", folder,
 		    s->a->fetch_limit, n - (size_t)s->a->fetch_limit, n - (size_t)s->a->fetch_limit == 1 ? "" : "s");
+		s->fr->skipped += n - (size_t)s->a->fetch_limit;
 		n = (size_t)s->a->fetch_limit;
 		if (!s->check_only)
-			s->result = status_worse(s->result, MF_LIMIT);
+			worsen(s, MF_LIMIT);
 	}
 	if (s->check_only) {
-		printf("%s: %s: %zu message%s to fetch\n", s->a->name, folder, n, n == 1 ? "" : "s");
+		if (!s->opts->json)
+			printf("%s: %s: %zu message%s to fetch\n", s->a->name, folder, n, n == 1 ? "" : "s");
 		s->counted += n;
 		free(uids);
 		return 0;
 	}
 	log_info(s->a->name, "%s: %zu message%s to fetch", folder, n, n == 1 ? "" : "s");
+	s->f_total = n;
+	s->f_start_ms = net_now_ms();
 	s->ndone = 0;
 	s->done_bytes = 0;
 	rc = imap_fetch(s->imap, uids, n, s->spool, &fetch_ops, s, err);
@@ -542,9 +625,44 @@ fail:
 	settle_unmarked(s);
 	if (!err->reply)
 		return rc;
-	log_error(s->a->who, "%s: %s", folder, err->msg);
-	s->result = status_worse(s->result, rc);
+	session_error(s, "%s: %s", folder, err->msg);
+	worsen(s, rc);
 	return 0;
+}
+
+/* poll_folder_steps, with what the folder did kept in fr. */
+static int
+poll_folder(struct session *s, const char *folder, struct folder_report *fr, struct mf_error *err)
+{
+	unsigned long delivered = s->delivered, failed = s->failed;
+	unsigned long long bytes = s->bytes;
+	long start = net_now_ms();
+	int rc;
+
+	s->fr = fr;
+	fr->polled = 1;
+	s->nbig = 0;
+	s->f_total = s->f_handled = 0;
+	s->f_bytes = 0;
+	s->f_drawn_ms = 0;
+	rc = poll_folder_steps(s, folder, err);
+	log_status_clear();
+	fr->delivered = s->delivered - delivered;
+	fr->failed = s->failed - failed;
+	fr->bytes = s->bytes - bytes;
+	/* what was to be fetched but was not reached (a stop, a sink down) */
+	if (!s->check_only && s->f_total > fr->delivered + fr->failed)
+		fr->skipped += s->f_total - fr->delivered - fr->failed;
+	if (fr->delivered > 0)
+		fr->status = status_worse(fr->status, MF_OK);
+	if (rc != 0) {
+		fr->status = status_worse(fr->status, rc);
+		if (fr->error[0] == '\0')
+			snprintf(fr->error, sizeof fr->error, "%s", err->msg);
+	}
+	fr->seconds = (double)(net_now_ms() - start) / 1000.0;
+	s->fr = NULL;
+	return rc;
 }
 
 static void
@@ -708,12 +826,33 @@ out:
 	return rc;
 }
 
-int
-fetch_account(const struct account *a, int check_only)
+void
+fetch_report_free(struct account_report *rep)
 {
-	struct session s = { .a = a, .result = MF_NOMAIL, .check_only = check_only };
+	if (rep != NULL)
+		free(rep->folders);
+}
+
+int
+fetch_account(const struct account *a, const struct fetch_opts *o, struct account_report *rep)
+{
+	int check_only = o->check_only;
+	struct account_report local;
+	struct session s = { .a = a, .result = MF_NOMAIL, .check_only = check_only, .opts = o };
 	struct mf_error err = { 0 };
+	long start = net_now_ms();
 	int rc;
+
+	if (rep == NULL)
+		rep = &local;
+	memset(rep, 0, sizeof *rep);
+	rep->a = a;
+	rep->folders = xcalloc(a->nfolders ? a->nfolders : 1, sizeof *rep->folders);
+	for (size_t i = 0; i < a->nfolders; i++) {
+		rep->folders[i].name = a->folders[i];
+		rep->folders[i].status = MF_NOMAIL;
+	}
+	s.rep = rep;
 
 	/* The journal first: without it, what it records would come again. */
 	rc = state_open(a, &s.state, &err);
@@ -738,7 +877,7 @@ fetch_account(const struct account *a, int check_only)
 		}
 		s.spool = spool_new();
 		for (size_t i = 0; i < a->nfolders && rc == 0 && !signals_stop(); i++)
-			rc = poll_folder(&s, a->folders[i], &err);
+			rc = poll_folder(&s, a->folders[i], &rep->folders[i], &err);
 		if (rc == 0) {
 			struct mf_error lerr;
 			imap_logout(s.imap, &lerr); /* nothing is at stake any more */
@@ -748,12 +887,14 @@ fetch_account(const struct account *a, int check_only)
 		log_warn(a->who, "stopped by signal %d before the end (%s); what was delivered is journaled, "
 		    "the rest stays on the server", signals_stop(), err.msg);
 	} else if (rc != 0) {
-		log_error(a->who, "%s", err.msg);
+		session_error(&s, "%s", err.msg);
 		s.result = status_worse(s.result, rc);
 	}
+	if (rc != 0 && rep->error[0] == '\0')
+		snprintf(rep->error, sizeof rep->error, "%s", err.msg);
 	if (s.delivered > 0 || s.counted > 0)
 		s.result = status_worse(s.result, MF_OK);
-	if (check_only && rc == 0) {
+	if (check_only && rc == 0 && !o->json) {
 		printf("%s: %lu message%s for %s@%s\n", a->name, s.counted, s.counted == 1 ? "" : "s", a->user, a->host);
 		fflush(stdout);
 	}
@@ -766,7 +907,7 @@ fetch_account(const struct account *a, int check_only)
 	/* The history before the journal: until it is saved, the journal's
 	 * delivered lines are the only record of what it holds. */
 	if (!check_only && history_save(s.hist, &err) != 0) {
-		log_error(a->who, "%s", err.msg);
+		session_error(&s, "%s", err.msg);
 		s.result = status_worse(s.result, MF_EINTERNAL);
 		state_discard(s.state);
 		s.state = NULL;
@@ -779,12 +920,16 @@ fetch_account(const struct account *a, int check_only)
 		s.state = NULL;
 	}
 	if (state_close(s.state, &err) != 0) {
-		log_error(a->who, "%s", err.msg);
+		session_error(&s, "%s", err.msg);
 		s.result = status_worse(s.result, MF_EINTERNAL);
 	}
 	spool_free(s.spool);
 	free(s.done);
 	imap_free(s.imap);
 	conn_free(s.conn);
+	rep->status = s.result;
+	rep->seconds = (double)(net_now_ms() - start) / 1000.0;
+	if (rep == &local)
+		fetch_report_free(rep);
 	return s.result;
 }

@@ -5,10 +5,42 @@
 
 #include "config.h"
 
+/* How to poll. */
+struct fetch_opts {
+	int check_only;   /* --check: count, fetch and change nothing */
+	int json;         /* --json: nothing on stdout but the caller's summary */
+};
+
+/* What a folder's poll found and did, for --json. */
+struct folder_report {
+	const char *name;          /* borrowed from the account */
+	int polled;                /* reached at all */
+	int status;                /* MF_OK (delivered), MF_NOMAIL, or the worst error */
+	unsigned long found;       /* matched the selection (fetch, limit included) */
+	unsigned long delivered, failed;
+	unsigned long skipped;     /* left on the server on purpose: over limit, past
+	                            * fetch_limit, or not reached (stop, sink down) */
+	unsigned long long bytes;  /* delivered */
+	double seconds;
+	char error[512];           /* the first error, "" if none */
+};
+
+/* What an account's poll did. */
+struct account_report {
+	const struct account *a;
+	int status;                /* as fetch_account returns it */
+	double seconds;
+	char error[512];           /* the error that ended the poll, "" if none */
+	struct folder_report *folders; /* a->nfolders, in order */
+};
+
 /* Polls account a; returns its exit code (MF_OK, MF_NOMAIL or an error,
- * already reported on stderr).  With check_only (--check), it logs in,
- * prints on stdout how many messages each folder would give, and fetches,
- * delivers and marks nothing: MF_OK if there is mail, else MF_NOMAIL. */
-int fetch_account(const struct account *a, int check_only);
+ * already reported on stderr).  With o->check_only (--check), it logs in,
+ * prints on stdout how many messages each folder would give (unless
+ * o->json), and fetches, delivers and marks nothing: MF_OK if there is
+ * mail, else MF_NOMAIL.  rep (may be NULL) is filled in; free it with
+ * fetch_report_free(). */
+int fetch_account(const struct account *a, const struct fetch_opts *o, struct account_report *rep);
+void fetch_report_free(struct account_report *rep);
 
 #endif

@@ -22,6 +22,15 @@ void log_error(const char *who, const char *fmt, ...) __attribute__((format(prin
 void log_warn(const char *who, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_info(const char *who, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A status line on a terminal (the progress of a long fetch): only when
+ * stderr is a terminal and the level is LOG_NORMAL or LOG_VERBOSE (not
+ * -q, not the trace).  log_status() replaces it (cut to the terminal's
+ * width, drawn in place with CR); every log line clears it first and
+ * draws it again after; log_status_clear() removes it. */
+int log_status_wanted(void);
+void log_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_status_clear(void);
+
 /* Protocol trace (level >= LOG_TRACE): prefix is "IMAP>", "IMAP<" or "TLS:".
  * data[0..len) is shown with control bytes escaped, cut at a sane length;
  * if masked, " *"-style masking is the caller's job: pass only the part

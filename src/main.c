@@ -12,6 +12,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -24,6 +25,8 @@
 #include "signals.h"
 #include "state.h"
 #include "tls.h"
+#include "report.h"
+#include "net.h"
 #include "status.h"
 #include "xmalloc.h"
 
@@ -35,6 +38,8 @@ struct options {
 	int no_mail_ok;
 	struct config_overrides ov;
 	int import_fetchmailrc;   /* --import-fetchmailrc [FILE] */
+	int json;                    /* --json */
+	long start_ms;               /* when the run started (monotonic) */
 	const char *store_password;  /* --store-password ACCOUNT */
 	const char *forget_password; /* --forget-password ACCOUNT */
 	const char *output;       /* -o, --output FILE */
@@ -61,6 +66,7 @@ usage(FILE *fp)
 	    "      --limit SIZE     leave messages larger than SIZE (10M, 500k...) on the server\n"
 	    "      --fetch-limit N  fetch at most N messages per folder\n"
 	    "      --no-mail-ok     exit 0 rather than 1 when there was no mail\n"
+	    "      --json           a summary of the run on stdout, as one JSON document\n"
 	    "      --lockfile FILE  run lock (default $XDG_STATE_HOME/mailfetch/lock)\n"
 	    "      --check-config   check the config, print the accounts, and exit\n"
 	    "      --import-fetchmailrc [FILE]  print a fetchrc converted from fetchmail's\n"
@@ -80,7 +86,7 @@ usage(FILE *fp)
 }
 
 enum { OPT_DELETE = 256, OPT_NO_MAIL_OK, OPT_LOCKFILE, OPT_CHECK_CONFIG, OPT_CHECK, OPT_LIMIT, OPT_FETCH_LIMIT };
-enum { OPT_IMPORT_FETCHMAILRC = 512, OPT_STORE_PASSWORD, OPT_FORGET_PASSWORD };
+enum { OPT_IMPORT_FETCHMAILRC = 512, OPT_STORE_PASSWORD, OPT_FORGET_PASSWORD, OPT_JSON };
 
 /* getopt_long takes any unique prefix of a long option for the option:
  * --check would silently be --check-config.  Every long option given
@@ -145,6 +151,7 @@ parse_args(int argc, char **argv, struct options *o)
 		{ "limit", required_argument, NULL, OPT_LIMIT },
 		{ "fetch-limit", required_argument, NULL, OPT_FETCH_LIMIT },
 		{ "import-fetchmailrc", no_argument, NULL, OPT_IMPORT_FETCHMAILRC },
+		{ "json", no_argument, NULL, OPT_JSON },
 		{ "store-password", required_argument, NULL, OPT_STORE_PASSWORD },
 		{ "forget-password", required_argument, NULL, OPT_FORGET_PASSWORD },
 		{ "output", required_argument, NULL, 'o' },
@@ -191,6 +198,7 @@ parse_args(int argc, char **argv, struct options *o)
 			break;
 		}
 		case OPT_IMPORT_FETCHMAILRC: o->import_fetchmailrc = 1; break;
+		case OPT_JSON: o->json = 1; break;
 		case OPT_STORE_PASSWORD: o->store_password = optarg; break;
 		case OPT_FORGET_PASSWORD: o->forget_password = optarg; break;
 		case 'o': o->output = optarg; break;
@@ -202,7 +210,9 @@ parse_args(int argc, char **argv, struct options *o)
 			log_error(NULL, "option %s needs a value; try mailfetch --help", argv[optind - 1]);
 			return MF_EUSAGE;
 		default:
-			if (optopt != 0)
+			/* A long option given a value it does not take has its
+			 * own code in optopt, not a letter. */
+			if (optopt > 0 && optopt < 128 && strncmp(argv[optind - 1], "--", 2) != 0)
 				log_error(NULL, "unknown option -%c; try mailfetch --help", optopt);
 			else
 				log_error(NULL, "unknown option %s; try mailfetch --help", argv[optind - 1]);
@@ -215,6 +225,11 @@ parse_args(int argc, char **argv, struct options *o)
 	}
 	if (o->output != NULL && !o->import_fetchmailrc) {
 		log_error(NULL, "-o (--output) goes with --import-fetchmailrc only; try mailfetch --help");
+		return MF_EUSAGE;
+	}
+	if (o->json && (o->store_password != NULL || o->forget_password != NULL || o->import_fetchmailrc ||
+	    o->check_config)) {
+		log_error(NULL, "--json goes with a run or --check only; try mailfetch --help");
 		return MF_EUSAGE;
 	}
 	if ((o->store_password != NULL || o->forget_password != NULL) &&
@@ -238,9 +253,9 @@ parse_args(int argc, char **argv, struct options *o)
 }
 
 /* Takes the run lock; returns its fd (held until exit) or -1 with the
- * error reported and *code set. */
+ * error reported, in err and *code set. */
 static int
-take_lock(const char *lockfile, int *code)
+take_lock(const char *lockfile, int *code, struct mf_error *err)
 {
 	char *path, pidbuf[32];
 	int fd, n;
@@ -254,9 +269,9 @@ take_lock(const char *lockfile, int *code)
 	}
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
-		log_error(NULL, "cannot open lock file %s: %s; check the directory or use --lockfile",
-		    path, strerror(errno));
-		*code = lockfile != NULL ? MF_EUSAGE : MF_EINTERNAL;
+		*code = err_set(err, lockfile != NULL ? MF_EUSAGE : MF_EINTERNAL,
+		    "cannot open lock file %s: %s; check the directory or use --lockfile", path, strerror(errno));
+		log_error(NULL, "%s", err->msg);
 		free(path);
 		return -1;
 	}
@@ -265,9 +280,9 @@ take_lock(const char *lockfile, int *code)
 		ssize_t r = pread(fd, other, sizeof other - 1, 0);
 		if (r > 0)
 			other[strcspn(other, "\n")] = '\0';
-		log_error(NULL, "another mailfetch run%s%s%s holds the lock %s; wait for it to finish",
+		*code = err_set(err, MF_ELOCK, "another mailfetch run%s%s%s holds the lock %s; wait for it to finish",
 		    other[0] ? " (pid " : "", other, other[0] ? ")" : "", path);
-		*code = MF_ELOCK;
+		log_error(NULL, "%s", err->msg);
 		close(fd);
 		free(path);
 		return -1;
@@ -377,27 +392,50 @@ manage_password(const struct config *cfg, const char *name, int store)
 	return 0;
 }
 
+/* The end of a run: the --json summary if asked for, and the status. */
+static int
+finish(const struct options *o, struct run_report *r, int status)
+{
+	if (o->json) {
+		r->status = status;
+		r->seconds = (double)(net_now_ms() - o->start_ms) / 1000.0;
+		report_json(stdout, r);
+	}
+	return status;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct options o;
 	struct config *cfg = NULL;
 	struct mf_error err = { 0 };
+	struct account_report *reps = NULL;
+	struct run_report run = { 0 };
+	struct fetch_opts fo = { 0 };
 	char *path;
-	int rc, result = MF_NOMAIL, lockfd, npolled = 0;
+	int rc, result = MF_NOMAIL, lockfd;
 
 	signals_setup();
 	if ((rc = parse_args(argc, argv, &o)) != 0)
 		return rc;
 	if (o.import_fetchmailrc)
 		return fmrc_import(optind < argc ? argv[optind] : NULL, o.output);
+	run.started = time(NULL);
+	o.start_ms = net_now_ms();
+	run.check = o.check;
 	path = o.config ? xstrdup(o.config) : config_default_path();
 	rc = config_load(path, &o.ov, &cfg, &err);
-	free(path);
 	if (rc != 0) {
 		log_error(NULL, "%s", err.msg);
+		run.config = path;
+		run.error = err.msg;
+		rc = finish(&o, &run, rc);
+		free(path);
 		return rc;
 	}
+	free(path);
+	run.config = cfg->path;
 	if (o.store_password != NULL || o.forget_password != NULL) {
 		rc = manage_password(cfg, o.store_password != NULL ? o.store_password : o.forget_password,
 		    o.store_password != NULL);
@@ -410,10 +448,13 @@ main(int argc, char **argv)
 			if (strcasecmp(cfg->accounts[k].name, argv[i]) == 0)
 				break;
 		if (k == cfg->naccounts) {
-			log_error(NULL, "%s: no account named %s; the sections of the config name the accounts",
+			err_set(&err, MF_EUSAGE, "%s: no account named %s; the sections of the config name the accounts",
 			    cfg->path, argv[i]);
+			log_error(NULL, "%s", err.msg);
+			run.error = err.msg;
+			rc = finish(&o, &run, MF_EUSAGE);
 			config_free(cfg);
-			return MF_EUSAGE;
+			return rc;
 		}
 	}
 	if (o.check_config) {
@@ -422,21 +463,25 @@ main(int argc, char **argv)
 		return 0;
 	}
 	/* --check changes nothing: it needs no lock, and must not wait. */
-	lockfd = o.check ? -1 : take_lock(o.lockfile, &rc);
+	lockfd = o.check ? -1 : take_lock(o.lockfile, &rc, &err);
 	if (lockfd < 0 && !o.check) {
+		run.error = err.msg;
+		rc = finish(&o, &run, rc);
 		config_free(cfg);
 		return rc;
 	}
+	fo.check_only = o.check;
+	fo.json = o.json;
+	reps = xcalloc(cfg->naccounts ? cfg->naccounts : 1, sizeof *reps);
 	for (size_t k = 0; k < cfg->naccounts && !signals_stop(); k++) {
 		int named = optind >= argc;
 		for (int i = optind; i < argc && !named; i++)
 			named = strcasecmp(cfg->accounts[k].name, argv[i]) == 0;
 		if (!named)
 			continue;
-		rc = fetch_account(&cfg->accounts[k], o.check);
-		result = npolled++ ? status_worse(result, rc) : rc;
+		rc = fetch_account(&cfg->accounts[k], &fo, &reps[run.naccounts]);
+		result = run.naccounts++ ? status_worse(result, rc) : rc;
 	}
-	config_free(cfg);
 	if (lockfd >= 0)
 		close(lockfd);
 	if (result == MF_NOMAIL && o.no_mail_ok)
@@ -444,5 +489,11 @@ main(int argc, char **argv)
 	/* Stopped by a signal: say so the way shells do. */
 	if (signals_stop())
 		result = 128 + signals_stop();
+	run.accounts = reps;
+	result = finish(&o, &run, result);
+	for (size_t k = 0; k < run.naccounts; k++)
+		fetch_report_free(&reps[k]);
+	free(reps);
+	config_free(cfg);
 	return result;
 }

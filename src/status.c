@@ -42,3 +42,24 @@ status_worse(int a, int b)
 {
 	return status_rank(a) >= status_rank(b) ? a : b;
 }
+
+const char *
+status_class(int code)
+{
+	switch (code) {
+	case MF_OK: return "delivered";
+	case MF_NOMAIL: return "no-mail";
+	case MF_ECONNECT: return "connect";
+	case MF_EAUTH: return "auth";
+	case MF_EPROTO: return "protocol";
+	case MF_EUSAGE: return "usage";
+	case MF_EPERM: return "permissions";
+	case MF_ESERVER: return "server";
+	case MF_ELOCK: return "locked";
+	case MF_EDELIVER: return "delivery";
+	case MF_EDNS: return "dns";
+	case MF_LIMIT: return "fetch-limit";
+	case MF_EINTERNAL: return "internal";
+	default: return code > 128 && code < 128 + 65 ? "signal" : "unknown";
+	}
+}

@@ -33,6 +33,10 @@ struct mf_error {
 int err_set(struct mf_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* A short name for an exit status ("delivered", "no-mail", "auth", ...;
+ * "signal" for 128+N), for --json. */
+const char *status_class(int code);
+
 /* Of two run results, the one that must be reported (the more serious). */
 int status_worse(int a, int b);
 

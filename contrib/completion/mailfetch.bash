@@ -19,7 +19,7 @@
 
 # Every option, short and long: keep in step with longopts in src/main.c.
 _mailfetch_options='-c --config -v --verbose -q --quiet -k --keep --delete
--a --all --no-mail-ok --lockfile --check-config --check --limit --fetch-limit
+-a --all --no-mail-ok --json --lockfile --check-config --check --limit --fetch-limit
 --import-fetchmailrc --store-password --forget-password -o --output
 -h --help -V --version'
 
