@@ -212,7 +212,7 @@ parse_args(int argc, char **argv, struct options *o)
 		default:
 			/* A long option given a value it does not take has its
 			 * own code in optopt, not a letter. */
-			if (optopt > 0 && optopt < 128 && strncmp(argv[optind - 1], "--", 2) != 0)
+			if (optopt > 0 && optopt < 128)
 				log_error(NULL, "unknown option -%c; try mailfetch --help", optopt);
 			else
 				log_error(NULL, "unknown option %s; try mailfetch --help", argv[optind - 1]);
