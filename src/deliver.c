@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -195,4 +196,15 @@ deliver_convert(struct sink *s, struct spool *msg, int mboxrd, int final_newline
 			return 0;
 		off += (uint64_t)n;
 	}
+}
+
+char *
+deliver_local_user(void)
+{
+	struct passwd pw, *found = NULL;
+	char buf[4096];
+
+	if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &found) != 0 || found == NULL)
+		return xstrdup("");
+	return xstrdup(found->pw_name);
 }

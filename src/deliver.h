@@ -94,6 +94,10 @@ void deliver_path_addr(const char *v, const char *end, const char **addr, size_t
  * The caller frees the result. */
 char *deliver_sender(struct spool *msg);
 
+/* The name of the user running mailfetch (getpwuid_r: safe in threads),
+ * or "" when it has none; the caller frees it. */
+char *deliver_local_user(void);
+
 /* Streams msg through CRLF-to-LF (and mboxrd quoting) conversion, handing
  * the converted bytes to put in pieces; put returns 0 or -1 to stop.
  * Returns 0, -1 if put failed, -2 if reading the spool failed. */

@@ -42,8 +42,7 @@ shell_quote(struct buf *b, const char *s)
 static char *
 mda_command(const char *tmpl, const char *sender)
 {
-	struct passwd *pw = getpwuid(getuid());
-	const char *user = pw != NULL ? pw->pw_name : "";
+	char *user = deliver_local_user();
 	struct buf b;
 
 	buf_init(&b, 0);
@@ -61,6 +60,7 @@ mda_command(const char *tmpl, const char *sender)
 			buf_append(&b, p, 1);
 		}
 	}
+	free(user);
 	return b.data != NULL ? b.data : xstrdup("");
 }
 
@@ -80,7 +80,7 @@ mda_spawn(const char *tmpl, const char *cmd, const char *sender, int in, int out
 
 	if (strpbrk(tmpl, SHELL_CHARS) == NULL) {
 		/* Words split on blanks; %T and %F become whole arguments, no quoting needed. */
-		struct passwd *pw = getpwuid(getuid());
+		char *user = deliver_local_user();
 		struct buf b;
 		buf_init(&b, 0);
 		for (const char *p = tmpl; *p; p++) {
@@ -88,7 +88,7 @@ mda_spawn(const char *tmpl, const char *cmd, const char *sender, int in, int out
 				if (b.len > 0 && b.data[b.len - 1] != '\0')
 					buf_append(&b, "", 1);
 			} else if (p[0] == '%' && (p[1] == 'T' || p[1] == 'F' || p[1] == '%')) {
-				const char *v = p[1] == 'T' ? (pw ? pw->pw_name : "") : p[1] == 'F' ? sender : "%";
+				const char *v = p[1] == 'T' ? user : p[1] == 'F' ? sender : "%";
 				buf_append(&b, v, strlen(v));
 				p++;
 			} else {
@@ -97,6 +97,7 @@ mda_spawn(const char *tmpl, const char *cmd, const char *sender, int in, int out
 		}
 		if (b.len > 0 && b.data[b.len - 1] != '\0')
 			buf_append(&b, "", 1);
+		free(user);
 		words = b.data;
 		for (size_t i = 0; i < b.len; i += strlen(b.data + i) + 1) {
 			argv = xreallocarray(argv, argc + 2, sizeof *argv);

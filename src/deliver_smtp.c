@@ -798,7 +798,7 @@ open_common(struct sink *s, int lmtp, struct mf_error *err)
 	struct smtp *m = xcalloc(1, sizeof *m);
 	const char *target = lmtp ? a->lmtp : a->smtp != NULL ? a->smtp : "localhost:25";
 	const char *user = a->recipient;
-	char name[256];
+	char name[256], *local = NULL;
 
 	s->priv = m;
 	m->lmtp = lmtp;
@@ -830,8 +830,8 @@ open_common(struct sink *s, int lmtp, struct mf_error *err)
 		goto fail;
 	}
 	if (user == NULL) {
-		struct passwd *pw = getpwuid(getuid());
-		user = pw != NULL ? pw->pw_name : NULL;
+		local = deliver_local_user();
+		user = local;
 		for (const char *c = user; c != NULL && *c != '\0'; c++)
 			if ((unsigned char)*c <= ' ' || *c == 0x7f || *c == '<' || *c == '>')
 				user = NULL;
@@ -857,8 +857,10 @@ open_common(struct sink *s, int lmtp, struct mf_error *err)
 	copy_safe(m->me, sizeof m->me, name, ".-");
 	if (m->me[0] == '\0' || m->me[0] == '.' || m->me[0] == '-')
 		snprintf(m->me, sizeof m->me, "localhost");
+	free(local);
 	return 0;
 fail:
+	free(local);
 	smtp_free(m);
 	s->priv = NULL;
 	return MF_EDELIVER;
