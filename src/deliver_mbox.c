@@ -32,6 +32,15 @@
 #include "signals.h"
 #include "xmalloc.h"
 
+/* Open file description locks: they conflict with the classic fcntl
+ * locks of procmail and mail readers as those do with each other, and
+ * unlike those they also keep two threads of one process apart. */
+#ifdef F_OFD_SETLK
+#define MBOX_SETLK F_OFD_SETLK
+#else
+#define MBOX_SETLK F_SETLK
+#endif
+
 struct mbox {
 	int fd;
 	char *lockpath;
@@ -153,7 +162,11 @@ static int
 dotlock_try(struct sink *s, struct mbox *m)
 {
 	struct stat st;
-	char pid[32], *tmp = xasprintf("%s.%ld", m->lockpath, (long)getpid());
+	/* our pid and a number of the process's own: two threads of one
+	 * daemon may try the same mbox at once */
+	static unsigned long tries;
+	char pid[32], *tmp = xasprintf("%s.%ld.%lu", m->lockpath, (long)getpid(),
+	    __atomic_fetch_add(&tries, 1, __ATOMIC_RELAXED));
 	int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid()), fd, e;
 
 	/* The lock appears with our pid already in it (written to a file of
@@ -202,7 +215,7 @@ mbox_lock(struct sink *s, struct mbox *m, struct mf_error *err)
 				m->dotlock_usable = 0;
 		}
 		if (dot != 0 || !m->dotlock_usable) {
-			if (fcntl(m->fd, F_SETLK, &fl) == 0)
+			if (fcntl(m->fd, MBOX_SETLK, &fl) == 0)
 				return 0;
 			if (dot > 0)
 				unlink(m->lockpath);
@@ -217,7 +230,7 @@ static void
 mbox_unlock(struct mbox *m)
 {
 	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
-	fcntl(m->fd, F_SETLK, &fl);
+	fcntl(m->fd, MBOX_SETLK, &fl);
 	if (m->dotlock_usable)
 		unlink(m->lockpath);
 }
