@@ -2033,7 +2033,7 @@ local_user(void)
 static char *
 read_rc(const char *path, size_t *lenp)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int fd = strcmp(path, "-") == 0 ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	size_t len = 0, cap = 8192;
 	struct stat st;
 	char *buf;
@@ -2043,7 +2043,7 @@ read_rc(const char *path, size_t *lenp)
 		    strerror(errno));
 		return NULL;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0 || (!S_ISREG(st.st_mode) && strcmp(path, "-") != 0)) {
 		log_error(NULL, "%s: not a regular file; name the fetchmailrc after --import-fetchmailrc", path);
 		close(fd);
 		return NULL;
@@ -2087,7 +2087,7 @@ read_rc(const char *path, size_t *lenp)
 static char *
 rc_dir(const char *path)
 {
-	const char *slash = strrchr(path, '/');
+	const char *slash = strcmp(path, "-") == 0 ? NULL : strrchr(path, '/');
 	char *dir = slash == NULL ? xstrdup(".") : slash == path ? xstrdup("/") : xstrndup(path, (size_t)(slash - path));
 	char cwd[4096];
 

@@ -94,7 +94,8 @@ struct fmrc_emit_result {
 int fmrc_emit(const struct fmrc *rc, const struct fmrc_emit_opts *o, FILE *fp, struct fmrc_emit_result *res);
 
 /* The whole --import-fetchmailrc command: reads rcpath (NULL: fetchmail's
- * default, $FETCHMAILHOME/fetchmailrc or ~/.fetchmailrc), writes the
+ * default, $FETCHMAILHOME/fetchmailrc or ~/.fetchmailrc; "-": standard
+ * input, as for fetchmail -f -), writes the
  * fetchrc to outpath (mode 0600, atomically, never over an existing
  * file) or to stdout when outpath is NULL. Returns the exit status: 0,
  * or 5 (unreadable or bad rc file, output not written) with the error

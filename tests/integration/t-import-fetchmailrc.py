@@ -162,6 +162,14 @@ def test_output_file(t):
     r = t.run(["--import-fetchmailrc", t.path("missing.rc")], env=ENV)
     t.exit_code(r, h.EX_USAGE, "a missing rc file")
 
+    # "-" is standard input, as for fetchmail -f -.
+    with open(os.path.join(CORPUS, "basic.rc"), "rb") as f:
+        p = subprocess.run([h.mailfetch_binary(), "--import-fetchmailrc", "-"], stdin=f, capture_output=True,
+                           env=h.mailfetch_env(t.dir, ENV), cwd=CORPUS, timeout=60)
+    t.eq(p.returncode, 0, "-: standard input read")
+    t.eq(p.stdout.decode().replace("converted from -", "converted from basic.rc"),
+         convert(t, "basic.rc").stdout, "-: the same fetchrc as from the file")
+
     # Without FILE: ~/.fetchmailrc, or $FETCHMAILHOME/fetchmailrc.
     home = t.path("home")
     os.makedirs(home, exist_ok=True)
