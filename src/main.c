@@ -43,6 +43,8 @@ struct options {
 	const char *store_password;  /* --store-password ACCOUNT */
 	const char *forget_password; /* --forget-password ACCOUNT */
 	const char *output;       /* -o, --output FILE */
+	const char *logfile;      /* --logfile FILE */
+	int use_syslog;           /* --syslog */
 };
 
 static void
@@ -68,6 +70,8 @@ usage(FILE *fp)
 	    "      --no-mail-ok     exit 0 rather than 1 when there was no mail\n"
 	    "      --json           a summary of the run on stdout, as one JSON document\n"
 	    "      --lockfile FILE  run lock (default $XDG_STATE_HOME/mailfetch/lock)\n"
+	    "      --logfile FILE   log to FILE (appended, with timestamps), not to stderr\n"
+	    "      --syslog         log to syslog (facility mail), not to stderr\n"
 	    "      --check-config   check the config, print the accounts, and exit\n"
 	    "      --import-fetchmailrc [FILE]  print a fetchrc converted from fetchmail's\n"
 	    "                       FILE (default ~/.fetchmailrc); with -o FILE, write it\n"
@@ -87,6 +91,7 @@ usage(FILE *fp)
 
 enum { OPT_DELETE = 256, OPT_NO_MAIL_OK, OPT_LOCKFILE, OPT_CHECK_CONFIG, OPT_CHECK, OPT_LIMIT, OPT_FETCH_LIMIT };
 enum { OPT_IMPORT_FETCHMAILRC = 512, OPT_STORE_PASSWORD, OPT_FORGET_PASSWORD, OPT_JSON };
+enum { OPT_LOGFILE = 768, OPT_SYSLOG };
 
 /* getopt_long takes any unique prefix of a long option for the option:
  * --check would silently be --check-config.  Every long option given
@@ -146,6 +151,8 @@ parse_args(int argc, char **argv, struct options *o)
 		{ "all", no_argument, NULL, 'a' },
 		{ "no-mail-ok", no_argument, NULL, OPT_NO_MAIL_OK },
 		{ "lockfile", required_argument, NULL, OPT_LOCKFILE },
+		{ "logfile", required_argument, NULL, OPT_LOGFILE },
+		{ "syslog", no_argument, NULL, OPT_SYSLOG },
 		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 		{ "check", no_argument, NULL, OPT_CHECK },
 		{ "limit", required_argument, NULL, OPT_LIMIT },
@@ -176,6 +183,8 @@ parse_args(int argc, char **argv, struct options *o)
 		case 'a': o->ov.fetch_all = 1; break;
 		case OPT_NO_MAIL_OK: o->no_mail_ok = 1; break;
 		case OPT_LOCKFILE: o->lockfile = optarg; break;
+		case OPT_LOGFILE: o->logfile = optarg; break;
+		case OPT_SYSLOG: o->use_syslog = 1; break;
 		case OPT_CHECK_CONFIG: o->check_config = 1; break;
 		case OPT_CHECK: o->check = 1; break;
 		case OPT_LIMIT:
@@ -221,6 +230,10 @@ parse_args(int argc, char **argv, struct options *o)
 	}
 	if (quiet && verbose) {
 		log_error(NULL, "-q and -v contradict each other; use one");
+		return MF_EUSAGE;
+	}
+	if (o->logfile != NULL && o->use_syslog) {
+		log_error(NULL, "--logfile and --syslog contradict each other; use one");
 		return MF_EUSAGE;
 	}
 	if (o->output != NULL && !o->import_fetchmailrc) {
@@ -419,6 +432,13 @@ main(int argc, char **argv)
 	signals_setup();
 	if ((rc = parse_args(argc, argv, &o)) != 0)
 		return rc;
+	/* Before anything is logged: every line goes to one place. */
+	if (o.use_syslog) {
+		log_open_syslog();
+	} else if (o.logfile != NULL && (rc = log_open_file(o.logfile, &err)) != 0) {
+		log_error(NULL, "%s", err.msg);
+		return rc;
+	}
 	if (o.import_fetchmailrc)
 		return fmrc_import(optind < argc ? argv[optind] : NULL, o.output);
 	run.started = time(NULL);
