@@ -10,8 +10,11 @@
  * only once it is durable there, and a reader never sees half a message.
  * The fsyncs are grouped per batch (their writeback is started as each
  * file is written), since an fsync between two file creations costs more
- * than the whole fetch of the message.  A failed commit takes the batch
- * back out of new/ and tmp/.
+ * than the whole fetch of the message; those of the files written so far
+ * are done whenever mailfetch is about to wait for the server (the pause
+ * hook), so that they overlap with the server sending the next messages
+ * instead of stalling the commit.  A failed commit takes the batch back
+ * out of new/ and tmp/.
  *
  * Before creating the file, the journal learns its name (the intent
  * token).  An interrupted run's successor looks for that name: a copy in
@@ -78,6 +81,7 @@ struct maildir {
 	unsigned long count;             /* unique names made (the Q part) */
 	struct md_file *files;           /* the batch since the last commit */
 	size_t nfiles, cap, nopen;
+	size_t first_open;               /* files[0..first_open) are fsynced and closed */
 	int sync_errno;                  /* a grouped fsync before the commit failed */
 	char sync_failed[MAILDIR_NAME_MAX]; /* ... for this file */
 	int no_rename;                   /* the file system lacks RENAME_NOREPLACE */
@@ -481,7 +485,7 @@ maildir_new_name(const struct maildir *m, const struct md_file *f, char *out, si
 static void
 maildir_sync_open(struct maildir *m)
 {
-	for (size_t i = 0; i < m->nfiles && m->nopen > 0; i++) {
+	for (size_t i = m->first_open; i < m->nfiles && m->nopen > 0; i++) {
 		struct md_file *f = &m->files[i];
 		if (f->fd < 0)
 			continue;
@@ -493,6 +497,7 @@ maildir_sync_open(struct maildir *m)
 		f->fd = -1;
 		m->nopen--;
 	}
+	m->first_open = m->nfiles;
 }
 
 /* Takes the batch back: out of new/ where it got there, out of tmp/. */
@@ -514,7 +519,7 @@ maildir_discard(struct maildir *m)
 			unlinkat(m->tmpfd, name, 0);
 		}
 	}
-	m->nfiles = m->nopen = 0;
+	m->nfiles = m->nopen = m->first_open = 0;
 	m->sync_errno = 0;
 }
 
@@ -685,13 +690,27 @@ maildir_commit(struct sink *s, struct mf_error *err)
 			log_warn(s->who, "cannot remove %s/tmp/%s: %s; the message is delivered, the file in tmp "
 			    "can be removed", path, base, strerror(errno));
 	}
-	m->nfiles = 0;
+	m->nfiles = m->first_open = 0;
 	m->sync_new = m->sync_cur = 0;
 	return 0;
 failed:
 	maildir_discard(m);
 	m->sync_new = m->sync_cur = 0;
 	return r;
+}
+
+/* Before a wait for the server: fsync (and close) the files written
+ * since the last pause now, while the server sends the next messages,
+ * rather than all of them at the commit.  Nothing is moved into new/
+ * here; a failure is kept for the commit, which then takes the whole
+ * batch back, as when the commit's own fsync fails. */
+static void
+maildir_pause(struct sink *s)
+{
+	struct maildir *m = s->priv;
+
+	if (m != NULL && m->nopen > 0)
+		maildir_sync_open(m);
 }
 
 static void
@@ -712,4 +731,5 @@ const struct sink_ops sink_maildir_ops = {
 	.deliver = maildir_deliver,
 	.commit = maildir_commit,
 	.close = maildir_close,
+	.pause = maildir_pause,
 };
