@@ -91,6 +91,11 @@ static const struct key keys[] = {
 	{ "fetch_limit", K_INT, OFF(fetch_limit), NULL, NULL, 1, 1000000 },
 	{ "delete_after", K_INT, OFF(delete_after), NULL, NULL, 1, 36500 },
 	{ "timeout", K_INT, OFF(timeout), "60", NULL, 1, 3600 },
+	{ "poll_interval", K_INT, OFF(poll_interval), NULL, NULL, 10, 86400 },
+	{ "idle", K_BOOL, OFF(idle), "no", bool_choices, 0, 0 },
+	{ "idle_restart", K_INT, OFF(idle_restart), "1500", NULL, 10, 1740 },
+	/* the whole run's, from [defaults] only (see config_load) */
+	{ "parallel", K_INT, NOFIELD, NULL, NULL, 1, 64 },
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -509,6 +514,8 @@ account_load(dictionary *d, const char *file, const char *sec, const struct conf
 	for (size_t i = 0; i < NKEYS; i++) {
 		const struct key *k = &keys[i];
 		const char *v, *from = sec;
+		if (strcmp(k->name, "parallel") == 0)
+			continue; /* the run's, not the account's */
 		/* Built to size: a name cut short to fit a buffer would find
 		 * nothing, and the key would silently fall back to its default. */
 		name = xasprintf("%s:%s", sec, k->name);
@@ -909,7 +916,7 @@ config_load(const char *path, const struct config_overrides *ov, struct config *
 	dictionary *d;
 	char fdpath[64], *text = NULL;
 	size_t textlen = 0;
-	int fd, nsec, has_password = 0;
+	int fd, nsec, has_password = 0, parallel = 4;
 
 	*out = NULL;
 	fd = open_checked(path, &st, err);
@@ -961,6 +968,22 @@ config_load(const char *path, const struct config_overrides *ov, struct config *
 		}
 		if (strcmp(colon + 1, "password") == 0)
 			has_password = 1;
+		if (strcmp(colon + 1, "parallel") == 0) {
+			char sec[256], *end;
+			long n;
+			snprintf(sec, sizeof sec, "%.*s", (int)(colon - k), k);
+			if (strcmp(sec, "defaults") != 0) {
+				key_error(err, path, sec, "parallel", "a setting of the whole run; put it in [defaults]");
+				goto fail;
+			}
+			n = strtol(d->val[i] != NULL ? d->val[i] : "", &end, 10);
+			if (d->val[i] == NULL || end == d->val[i] || *end != '\0' || n < 1 || n > 64) {
+				key_error(err, path, sec, "parallel", "'%s' is not a number from 1 to 64",
+				    d->val[i] != NULL ? d->val[i] : "");
+				goto fail;
+			}
+			parallel = (int)n;
+		}
 	}
 	if (has_password && (st.st_mode & (S_IRWXG | S_IRWXO))) {
 		err_set(err, MF_EPERM, "%s: holds a password but can be read by others; run chmod 600 %s", path, path);
@@ -969,6 +992,7 @@ config_load(const char *path, const struct config_overrides *ov, struct config *
 
 	cfg = xcalloc(1, sizeof *cfg);
 	cfg->path = xstrdup(path);
+	cfg->parallel = parallel;
 	nsec = iniparser_getnsec(d);
 	for (int i = 0; i < nsec; i++) {
 		const char *sec = iniparser_getsecname(d, i);
@@ -1005,11 +1029,9 @@ choice_name(const struct choice *c, int v)
 }
 
 void
-config_print(const struct config *cfg, FILE *fp)
+config_print_account(const struct account *a, FILE *fp)
 {
-	fprintf(fp, "# %s\n", cfg->path);
-	for (size_t i = 0; i < cfg->naccounts; i++) {
-		const struct account *a = &cfg->accounts[i];
+	{
 		fprintf(fp, "\n[%s]\n", a->name);
 		fprintf(fp, "protocol = imap\nhost = %s\nport = %d\ntls = %s\n", a->host, a->port, choice_name(tls_choices, a->tls));
 		fprintf(fp, "allow_plaintext = %s\n", a->allow_plaintext ? "yes" : "no");
@@ -1072,5 +1094,20 @@ config_print(const struct config *cfg, FILE *fp)
 		if (a->delete_after > 0)
 			fprintf(fp, "delete_after = %d\n", a->delete_after);
 		fprintf(fp, "timeout = %d\n", a->timeout);
+		if (a->poll_interval > 0)
+			fprintf(fp, "poll_interval = %d\n", a->poll_interval);
+		fprintf(fp, "idle = %s\n", a->idle ? "yes" : "no");
+		if (a->idle)
+			fprintf(fp, "idle_restart = %d\n", a->idle_restart);
 	}
+}
+
+void
+config_print(const struct config *cfg, FILE *fp)
+{
+	fprintf(fp, "# %s\n", cfg->path);
+	if (cfg->parallel != 4)
+		fprintf(fp, "\n[defaults]\nparallel = %d\n", cfg->parallel);
+	for (size_t i = 0; i < cfg->naccounts; i++)
+		config_print_account(&cfg->accounts[i], fp);
 }

@@ -53,11 +53,15 @@ struct account {
 	int fetch_limit;         /* messages per folder per run; 0: none */
 	int delete_after;        /* days after delivery to delete on the server (keep = yes); 0: never */
 	int timeout;             /* seconds */
+	int poll_interval;       /* daemon: seconds between polls; 0: --daemon's */
+	int idle;                /* daemon: watch for new mail (NOTIFY or IDLE) */
+	int idle_restart;        /* daemon: seconds between IDLE restarts */
 	char *who;               /* "NAME (USER@HOST)": prefix of error lines */
 };
 
 struct config {
 	char *path;
+	int parallel;            /* accounts polled at once ([defaults] parallel) */
 	struct account *accounts;
 	size_t naccounts;
 };
@@ -68,7 +72,12 @@ struct config_overrides {
 	int fetch_all;  /* --all */
 	unsigned long long limit; /* --limit; 0: as configured */
 	int fetch_limit;          /* --fetch-limit; 0: as configured */
+	int idle;                 /* --idle: idle = yes for every account */
 };
+
+/* Prints one account's resolved settings as config_print does: the
+ * daemon compares these to see which accounts a new config changed. */
+void config_print_account(const struct account *a, FILE *fp);
 
 /* Loads and validates path.  Returns 0 and sets *out (free with
  * config_free), or an exit code (MF_EUSAGE, MF_EPERM) with err set. */

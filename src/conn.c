@@ -120,9 +120,21 @@ conn_start_tls(struct conn *c, const char *host, const struct tls_opts *o, struc
 int
 conn_has_input(struct conn *c, int timeout_ms)
 {
-	if (c->rlen > 0)
+	if (conn_buffered(c))
 		return 1;
 	return net_wait(c->fd, POLLIN, timeout_ms) != 0; /* an error: let the read report it */
+}
+
+int
+conn_fd(const struct conn *c)
+{
+	return c->fd;
+}
+
+int
+conn_buffered(const struct conn *c)
+{
+	return c->rlen > 0 || (c->tls != NULL && tls_pending(c->tls));
 }
 
 int

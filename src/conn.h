@@ -24,8 +24,12 @@ void conn_free(struct conn *c);
 int conn_start_tls(struct conn *c, const char *host, const struct tls_opts *o, struct mf_error *err);
 
 /* Whether the server has sent anything (buffered, or readable within
- * timeout_ms): 1 yes, 0 not yet.  For the plaintext phase. */
+ * timeout_ms): 1 yes, 0 not yet. */
 int conn_has_input(struct conn *c, int timeout_ms);
+/* For waiting on many connections at once: the socket, and whether
+ * input waits already read from it (in our buffer or inside TLS). */
+int conn_fd(const struct conn *c);
+int conn_buffered(const struct conn *c);
 
 /* The TLS session's channel binding data (tls_channel_binding); -1
  * without TLS. */

@@ -826,6 +826,23 @@ out:
 	return rc;
 }
 
+int
+fetch_connect(const struct account *a, struct conn **conn, struct imap **imap, struct mf_error *err)
+{
+	struct session s = { .a = a };
+	int rc = session_open(&s, err);
+
+	if (rc != 0) {
+		imap_free(s.imap);
+		conn_free(s.conn);
+		s.imap = NULL;
+		s.conn = NULL;
+	}
+	*conn = s.conn;
+	*imap = s.imap;
+	return rc;
+}
+
 void
 fetch_report_free(struct account_report *rep)
 {
@@ -886,6 +903,9 @@ fetch_account(const struct account *a, const struct fetch_opts *o, struct accoun
 	if (rc != 0 && signals_stop()) {
 		log_warn(a->who, "stopped by signal %d before the end (%s); what was delivered is journaled, "
 		    "the rest stays on the server", signals_stop(), err.msg);
+	} else if (rc == MF_EAUTH && o->quiet_auth) {
+		log_info(a->who, "%s (again)", err.msg);
+		s.result = status_worse(s.result, rc);
 	} else if (rc != 0) {
 		session_error(&s, "%s", err.msg);
 		s.result = status_worse(s.result, rc);

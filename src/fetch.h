@@ -9,6 +9,8 @@
 struct fetch_opts {
 	int check_only;   /* --check: count, fetch and change nothing */
 	int json;         /* --json: nothing on stdout but the caller's summary */
+	int quiet_auth;   /* the daemon, after an authentication failure: a
+	                   * failed login again is said at -v only */
 };
 
 /* What a folder's poll found and did, for --json. */
@@ -42,5 +44,12 @@ struct account_report {
  * fetch_report_free(). */
 int fetch_account(const struct account *a, const struct fetch_opts *o, struct account_report *rep);
 void fetch_report_free(struct account_report *rep);
+
+struct conn;
+struct imap;
+/* Connects, starts TLS and logs in as a poll does (the daemon's watch
+ * connections): 0 with *conn and *imap set (the caller frees them with
+ * imap_free() and conn_free()), or an exit code with err set. */
+int fetch_connect(const struct account *a, struct conn **conn, struct imap **imap, struct mf_error *err);
 
 #endif

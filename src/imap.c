@@ -126,7 +126,7 @@ set_caps(struct imap *im, const struct imap_arg *args, size_t n)
 		{ "IMAP4rev1", IMAP_CAP_IMAP4REV1 }, { "STARTTLS", IMAP_CAP_STARTTLS },
 		{ "LOGINDISABLED", IMAP_CAP_LOGINDISABLED }, { "AUTH=PLAIN", IMAP_CAP_AUTH_PLAIN },
 		{ "SASL-IR", IMAP_CAP_SASL_IR }, { "UIDPLUS", IMAP_CAP_UIDPLUS },
-		{ "LITERAL+", IMAP_CAP_LITERALPLUS },
+		{ "LITERAL+", IMAP_CAP_LITERALPLUS }, { "IDLE", IMAP_CAP_IDLE }, { "NOTIFY", IMAP_CAP_NOTIFY },
 	};
 	size_t used = 0;
 
@@ -1136,4 +1136,127 @@ imap_logout(struct imap *im, struct mf_error *err)
 	enum imap_resp_status st;
 
 	return imap_cmd(im, "LOGOUT", (size_t)-1, NULL, &st, NULL, 0, err);
+}
+
+/* Whether r may mean new mail, for a watcher. */
+static int
+is_event(const struct imap_response *r)
+{
+	if (r->kind != IMAP_RESP_UNTAGGED || r->name == NULL)
+		return 0;
+	if (strcmp(r->name, "EXISTS") == 0)
+		return 1;
+	if (strcmp(r->name, "RECENT") == 0)
+		return r->has_number && r->number > 0;
+	return strcmp(r->name, "STATUS") == 0;
+}
+
+int
+imap_examine(struct imap *im, const char *folder, struct mf_error *err)
+{
+	struct buf cmd;
+	int rc;
+
+	buf_init(&cmd, 0);
+	buf_printf(&cmd, "EXAMINE ");
+	if (imap_quote(&cmd, folder) < 0) {
+		buf_free(&cmd);
+		return err_set(err, MF_EUSAGE, "folder name %s is not plain ASCII; write it as the server lists it "
+		    "(modified UTF-7)", folder);
+	}
+	rc = imap_simple(im, cmd.data, NULL, "EXAMINE", err);
+	buf_free(&cmd);
+	return rc;
+}
+
+int
+imap_notify_set(struct imap *im, char *const *folders, size_t n, struct mf_error *err)
+{
+	struct buf cmd;
+	int rc;
+
+	buf_init(&cmd, IMAP_CMD_MAX);
+	buf_printf(&cmd, "NOTIFY SET (mailboxes (");
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			buf_append(&cmd, " ", 1);
+		if (imap_quote(&cmd, folders[i]) < 0) {
+			buf_free(&cmd);
+			return err_set(err, MF_EUSAGE, "folder name %s is not plain ASCII, or the list is too long; "
+			    "write it as the server lists it (modified UTF-7)", folders[i]);
+		}
+	}
+	if (buf_printf(&cmd, ") (MessageNew MessageExpunge))") < 0) {
+		buf_free(&cmd);
+		return err_set(err, MF_EUSAGE, "too many folders for one NOTIFY command");
+	}
+	rc = imap_simple(im, cmd.data, NULL, "NOTIFY", err);
+	buf_free(&cmd);
+	return rc;
+}
+
+int
+imap_idle_start(struct imap *im, unsigned *events, struct mf_error *err)
+{
+	const struct imap_response *r;
+	char line[64];
+	int n;
+
+	snprintf(im->tag, sizeof im->tag, "A%04u", ++im->tagno);
+	n = snprintf(line, sizeof line, "%s IDLE\r\n", im->tag);
+	if (conn_write(im->conn, line, (size_t)n, (size_t)n, err) != 0)
+		return err->code;
+	for (;;) {
+		if (imap_read(im, NULL, &r, err) != 0)
+			return err->code;
+		if (r->kind == IMAP_RESP_CONTINUE)
+			return 0;
+		if (r->kind == IMAP_RESP_TAGGED) {
+			if (strcmp(r->tag, im->tag) != 0)
+				return err_set(err, MF_EPROTO, "server answered with unknown tag %s; "
+				    "report this to the server's administrator", r->tag);
+			return refused(err, "IDLE", r->status, r->text ? r->text : "");
+		}
+		if (r->status == IMAP_ST_BYE)
+			return err_set(err, MF_ESERVER, "server closed the connection: %s", im->bye);
+		*events += (unsigned)is_event(r);
+	}
+}
+
+int
+imap_idle_read(struct imap *im, unsigned *events, struct mf_error *err)
+{
+	const struct imap_response *r;
+
+	if (imap_read(im, NULL, &r, err) != 0)
+		return err->code;
+	if (r->kind == IMAP_RESP_TAGGED)
+		return err_set(err, MF_ESERVER, "server ended IDLE (%s %s); starting again",
+		    r->status == IMAP_ST_OK ? "OK" : r->status == IMAP_ST_NO ? "NO" : "BAD", r->text ? r->text : "");
+	if (r->kind == IMAP_RESP_UNTAGGED && r->status == IMAP_ST_BYE)
+		return err_set(err, MF_ESERVER, "server closed the connection: %s", im->bye);
+	*events += (unsigned)is_event(r);
+	return 0;
+}
+
+int
+imap_idle_done(struct imap *im, unsigned *events, struct mf_error *err)
+{
+	const struct imap_response *r;
+
+	if (conn_write(im->conn, "DONE\r\n", 6, 6, err) != 0)
+		return err->code;
+	for (;;) {
+		if (imap_read(im, NULL, &r, err) != 0)
+			return err->code;
+		if (r->kind == IMAP_RESP_TAGGED) {
+			if (strcmp(r->tag, im->tag) != 0)
+				return err_set(err, MF_EPROTO, "server answered with unknown tag %s; "
+				    "report this to the server's administrator", r->tag);
+			return r->status == IMAP_ST_OK ? 0 : refused(err, "IDLE", r->status, r->text ? r->text : "");
+		}
+		if (r->kind == IMAP_RESP_UNTAGGED && r->status == IMAP_ST_BYE)
+			return err_set(err, MF_ESERVER, "server closed the connection: %s", im->bye);
+		*events += (unsigned)is_event(r);
+	}
 }

@@ -21,6 +21,8 @@ enum imap_cap {
 	IMAP_CAP_SASL_IR = 1 << 4,
 	IMAP_CAP_UIDPLUS = 1 << 5,
 	IMAP_CAP_LITERALPLUS = 1 << 6,
+	IMAP_CAP_IDLE = 1 << 7,
+	IMAP_CAP_NOTIFY = 1 << 8,
 };
 
 struct imap;
@@ -115,5 +117,23 @@ void imap_fetch_mark(struct imap *im, const uint32_t *uids, size_t n, const char
 int imap_mark(struct imap *im, const uint32_t *uids, size_t n, const char *flags, int expunge,
     const struct imap_fetch_ops *ops, void *ctx, struct mf_error *err);
 int imap_logout(struct imap *im, struct mf_error *err);
+
+/* Watching for new mail (the daemon's push): IDLE (RFC 2177) on a folder
+ * opened with imap_examine(), or NOTIFY (RFC 5465) for many folders on
+ * one connection.  *events counts the responses that may mean new mail
+ * (EXISTS, RECENT above 0, STATUS); they are not told apart, since the
+ * answer to any of them is a poll. */
+/* EXAMINE folder: read-only, so watching changes nothing.  A refusal is
+ * MF_ESERVER with err->reply set. */
+int imap_examine(struct imap *im, const char *folder, struct mf_error *err);
+/* NOTIFY SET (mailboxes (folders...) (MessageNew MessageExpunge)). */
+int imap_notify_set(struct imap *im, char *const *folders, size_t n, struct mf_error *err);
+/* Sends IDLE and reads up to the server's go-ahead. */
+int imap_idle_start(struct imap *im, unsigned *events, struct mf_error *err);
+/* While idling, and input is waiting: reads one response.  The server
+ * ending the IDLE itself (a tagged reply) or BYE is MF_ESERVER. */
+int imap_idle_read(struct imap *im, unsigned *events, struct mf_error *err);
+/* DONE, then reads to the IDLE's tagged reply (within the timeout). */
+int imap_idle_done(struct imap *im, unsigned *events, struct mf_error *err);
 
 #endif

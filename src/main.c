@@ -26,6 +26,7 @@
 #include "state.h"
 #include "tls.h"
 #include "report.h"
+#include "sched.h"
 #include "net.h"
 #include "status.h"
 #include "xmalloc.h"
@@ -39,6 +40,7 @@ struct options {
 	struct config_overrides ov;
 	int import_fetchmailrc;   /* --import-fetchmailrc [FILE] */
 	int json;                    /* --json */
+	int daemon;                  /* -d, --daemon SECONDS: the interval; 0: one run */
 	long start_ms;               /* when the run started (monotonic) */
 	const char *store_password;  /* --store-password ACCOUNT */
 	const char *forget_password; /* --forget-password ACCOUNT */
@@ -69,6 +71,11 @@ usage(FILE *fp)
 	    "      --fetch-limit N  fetch at most N messages per folder\n"
 	    "      --no-mail-ok     exit 0 rather than 1 when there was no mail\n"
 	    "      --json           a summary of the run on stdout, as one JSON document\n"
+	    "  -d, --daemon SECONDS stay running: poll every account every SECONDS\n"
+	    "                       (poll_interval overrides), and at once on SIGUSR1;\n"
+	    "                       SIGHUP re-reads the config\n"
+	    "      --idle           with --daemon: idle = yes for every account (push:\n"
+	    "                       NOTIFY or IDLE; new mail is fetched as it comes)\n"
 	    "      --lockfile FILE  run lock (default $XDG_STATE_HOME/mailfetch/lock)\n"
 	    "      --logfile FILE   log to FILE (appended, with timestamps), not to stderr\n"
 	    "      --syslog         log to syslog (facility mail), not to stderr\n"
@@ -90,7 +97,7 @@ usage(FILE *fp)
 }
 
 enum { OPT_DELETE = 256, OPT_NO_MAIL_OK, OPT_LOCKFILE, OPT_CHECK_CONFIG, OPT_CHECK, OPT_LIMIT, OPT_FETCH_LIMIT };
-enum { OPT_IMPORT_FETCHMAILRC = 512, OPT_STORE_PASSWORD, OPT_FORGET_PASSWORD, OPT_JSON };
+enum { OPT_IMPORT_FETCHMAILRC = 512, OPT_STORE_PASSWORD, OPT_FORGET_PASSWORD, OPT_JSON, OPT_IDLE };
 enum { OPT_LOGFILE = 768, OPT_SYSLOG };
 
 /* getopt_long takes any unique prefix of a long option for the option:
@@ -159,6 +166,8 @@ parse_args(int argc, char **argv, struct options *o)
 		{ "fetch-limit", required_argument, NULL, OPT_FETCH_LIMIT },
 		{ "import-fetchmailrc", no_argument, NULL, OPT_IMPORT_FETCHMAILRC },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "daemon", required_argument, NULL, 'd' },
+		{ "idle", no_argument, NULL, OPT_IDLE },
 		{ "store-password", required_argument, NULL, OPT_STORE_PASSWORD },
 		{ "forget-password", required_argument, NULL, OPT_FORGET_PASSWORD },
 		{ "output", required_argument, NULL, 'o' },
@@ -173,7 +182,7 @@ parse_args(int argc, char **argv, struct options *o)
 	opterr = 0;
 	if (check_long_names(argc, argv, longopts) != 0)
 		return MF_EUSAGE;
-	while ((c = getopt_long(argc, argv, ":c:vqkahVo:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:vqkahVo:d:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': o->config = optarg; break;
 		case 'v': verbose++; break;
@@ -208,6 +217,19 @@ parse_args(int argc, char **argv, struct options *o)
 		}
 		case OPT_IMPORT_FETCHMAILRC: o->import_fetchmailrc = 1; break;
 		case OPT_JSON: o->json = 1; break;
+		case OPT_IDLE: o->ov.idle = 1; break;
+		case 'd': {
+			char *end;
+			long n;
+			errno = 0;
+			n = strtol(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' || n < 10 || n > 86400) {
+				log_error(NULL, "--daemon %s: not a number of seconds from 10 to 86400", optarg);
+				return MF_EUSAGE;
+			}
+			o->daemon = (int)n;
+			break;
+		}
 		case OPT_STORE_PASSWORD: o->store_password = optarg; break;
 		case OPT_FORGET_PASSWORD: o->forget_password = optarg; break;
 		case 'o': o->output = optarg; break;
@@ -240,6 +262,16 @@ parse_args(int argc, char **argv, struct options *o)
 		log_error(NULL, "-o (--output) goes with --import-fetchmailrc only; try mailfetch --help");
 		return MF_EUSAGE;
 	}
+	if (o->daemon > 0 && (o->json || o->check || o->check_config || o->store_password != NULL ||
+	    o->forget_password != NULL || o->import_fetchmailrc)) {
+		log_error(NULL, "--daemon keeps polling: it goes with none of --json, --check, --check-config, "
+		    "--store-password, --forget-password, --import-fetchmailrc; give one or the other");
+		return MF_EUSAGE;
+	}
+	if (o->ov.idle && o->daemon == 0) {
+		log_error(NULL, "--idle watches for new mail as long as mailfetch runs: it needs --daemon SECONDS");
+		return MF_EUSAGE;
+	}
 	if (o->json && (o->store_password != NULL || o->forget_password != NULL || o->import_fetchmailrc ||
 	    o->check_config)) {
 		log_error(NULL, "--json goes with a run or --check only; try mailfetch --help");
@@ -268,7 +300,7 @@ parse_args(int argc, char **argv, struct options *o)
 /* Takes the run lock; returns its fd (held until exit) or -1 with the
  * error reported, in err and *code set. */
 static int
-take_lock(const char *lockfile, int *code, struct mf_error *err)
+take_lock(const char *lockfile, int daemon, int *code, struct mf_error *err)
 {
 	char *path, pidbuf[32];
 	int fd, n;
@@ -293,14 +325,20 @@ take_lock(const char *lockfile, int *code, struct mf_error *err)
 		ssize_t r = pread(fd, other, sizeof other - 1, 0);
 		if (r > 0)
 			other[strcspn(other, "\n")] = '\0';
-		*code = err_set(err, MF_ELOCK, "another mailfetch run%s%s%s holds the lock %s; wait for it to finish",
-		    other[0] ? " (pid " : "", other, other[0] ? ")" : "", path);
+		if (strstr(other, " daemon") != NULL) {
+			other[strcspn(other, " ")] = '\0';
+			*code = err_set(err, MF_ELOCK, "a mailfetch daemon (pid %s) holds the lock %s and polls on its own; "
+			    "to make it poll now: kill -USR1 %s", other, path, other);
+		} else {
+			*code = err_set(err, MF_ELOCK, "another mailfetch run%s%s%s holds the lock %s; wait for it to "
+			    "finish", other[0] ? " (pid " : "", other, other[0] ? ")" : "", path);
+		}
 		log_error(NULL, "%s", err->msg);
 		close(fd);
 		free(path);
 		return -1;
 	}
-	n = snprintf(pidbuf, sizeof pidbuf, "%ld\n", (long)getpid());
+	n = snprintf(pidbuf, sizeof pidbuf, "%ld%s\n", (long)getpid(), daemon ? " daemon" : "");
 	if (ftruncate(fd, 0) == 0)
 		(void)!pwrite(fd, pidbuf, (size_t)n, 0);
 	free(path);
@@ -483,24 +521,42 @@ main(int argc, char **argv)
 		return 0;
 	}
 	/* --check changes nothing: it needs no lock, and must not wait. */
-	lockfd = o.check ? -1 : take_lock(o.lockfile, &rc, &err);
+	lockfd = o.check ? -1 : take_lock(o.lockfile, o.daemon > 0, &rc, &err);
 	if (lockfd < 0 && !o.check) {
 		run.error = err.msg;
 		rc = finish(&o, &run, rc);
 		config_free(cfg);
 		return rc;
 	}
+	if (o.daemon > 0) {
+		struct sched_opts so = { .ov = o.ov, .interval = o.daemon, .names = argv + optind,
+			.nnames = (size_t)(argc - optind) };
+		char *cpath = xstrdup(cfg->path);
+		so.config_path = cpath;
+		signals_setup_daemon();
+		result = sched_daemon(cfg, &so); /* frees cfg */
+		free(cpath);
+		close(lockfd);
+		return result;
+	}
 	fo.check_only = o.check;
 	fo.json = o.json;
 	reps = xcalloc(cfg->naccounts ? cfg->naccounts : 1, sizeof *reps);
-	for (size_t k = 0; k < cfg->naccounts && !signals_stop(); k++) {
-		int named = optind >= argc;
-		for (int i = optind; i < argc && !named; i++)
-			named = strcasecmp(cfg->accounts[k].name, argv[i]) == 0;
-		if (!named)
-			continue;
-		rc = fetch_account(&cfg->accounts[k], &fo, &reps[run.naccounts]);
-		result = run.naccounts++ ? status_worse(result, rc) : rc;
+	{
+		int *selected = xcalloc(cfg->naccounts ? cfg->naccounts : 1, sizeof *selected);
+		size_t n = 0;
+		for (size_t k = 0; k < cfg->naccounts; k++) {
+			selected[k] = optind >= argc;
+			for (int i = optind; i < argc && !selected[k]; i++)
+				selected[k] = strcasecmp(cfg->accounts[k].name, argv[i]) == 0;
+		}
+		result = sched_once(cfg, selected, &fo, reps, &run.naccounts);
+		/* the reports of the accounts polled, in the file's order */
+		for (size_t k = 0; k < cfg->naccounts; k++)
+			if (selected[k] && reps[k].a != NULL)
+				reps[n++] = reps[k];
+		run.naccounts = n;
+		free(selected);
 	}
 	if (lockfd >= 0)
 		close(lockfd);

@@ -52,6 +52,12 @@
 #define GREETING_PROBE_MS    1500
 #define TLS_PROBE_MS         3000
 
+/* the daemon (sched.c) */
+#define SCHED_STACK_SIZE     (1024u * 1024) /* per thread: an account's poller or watcher */
+#define SCHED_RETRY_MIN_MS   5000L   /* first retry after a failed poll; doubles up to the interval */
+#define SCHED_AUTH_RETRY_MS  (10L * 60 * 1000) /* after a refused login; doubles up to: */
+#define SCHED_AUTH_RETRY_MAX_MS (60L * 60 * 1000)
+
 /* secrets and config */
 #define PASSWORD_MAX         4096u  /* also an OAuth2 token */
 /* SASL (sasl.c): a SCRAM iteration count the server asks for, and one

@@ -1,10 +1,14 @@
 /* signals.c: the stop flag and the signal dispositions of a run. */
 #include "autoconfig.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mf_limits.h"
 #include "signals.h"
@@ -15,6 +19,26 @@
 static volatile sig_atomic_t stop_signo;
 static volatile time_t stop_sec;
 static volatile long stop_nsec;
+/* Daemon mode: requests (SIG_RELOAD, SIG_POLL) and the pipe that wakes
+ * signals_wait(), written by the handlers (write(2) is async-signal-safe). */
+static volatile sig_atomic_t requests;
+static int wake_pipe[2] = { -1, -1 };
+
+static void
+wake(void)
+{
+	int e = errno;
+	if (wake_pipe[1] >= 0)
+		(void)!write(wake_pipe[1], "", 1);
+	errno = e;
+}
+
+static void
+on_request(int signo)
+{
+	__atomic_fetch_or(&requests, signo == SIGHUP ? SIG_RELOAD : SIG_POLL, __ATOMIC_SEQ_CST);
+	wake();
+}
 
 static void
 on_stop(int signo)
@@ -27,6 +51,7 @@ on_stop(int signo)
 	stop_sec = now.tv_sec;
 	stop_nsec = now.tv_nsec;
 	stop_signo = signo;
+	wake();
 }
 
 void
@@ -78,4 +103,41 @@ signals_stop_left_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	gone = (long)(now.tv_sec - stop_sec) * 1000 + (now.tv_nsec - stop_nsec) / 1000000;
 	return gone >= STOP_GRACE_MS ? 0 : STOP_GRACE_MS - gone;
+}
+
+void
+signals_setup_daemon(void)
+{
+	struct sigaction sa;
+
+	if (wake_pipe[0] < 0 && pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+		wake_pipe[0] = wake_pipe[1] = -1;
+	memset(&sa, 0, sizeof sa);
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_request;
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = on_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+}
+
+int
+signals_take(void)
+{
+	return __atomic_exchange_n(&requests, 0, __ATOMIC_SEQ_CST);
+}
+
+void
+signals_wait(int timeout_ms)
+{
+	struct pollfd p = { .fd = wake_pipe[0], .events = POLLIN };
+	char drain[64];
+
+	if (requests != 0 || stop_signo != 0)
+		return;
+	if (wake_pipe[0] < 0 || poll(&p, 1, timeout_ms) <= 0)
+		return;
+	while (read(wake_pipe[0], drain, sizeof drain) > 0)
+		;
 }

@@ -16,6 +16,17 @@
  * EPIPE and EFBIG, not kill us half-way through a delivery. */
 void signals_setup(void);
 
+/* Daemon mode: SIGHUP re-reads the config instead of stopping, SIGUSR1
+ * asks for a poll of every account; each sets a flag that
+ * signals_take() hands out once, and wakes signals_wait(). */
+void signals_setup_daemon(void);
+enum { SIG_RELOAD = 1, SIG_POLL = 2 };
+/* The SIG_RELOAD and SIG_POLL requests since the last call (cleared). */
+int signals_take(void);
+/* Waits up to timeout_ms for a signal (any of ours): returns at once if
+ * one came since the last signals_take(). */
+void signals_wait(int timeout_ms);
+
 /* The signal that asked us to stop, or 0. */
 int signals_stop(void);
 

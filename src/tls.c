@@ -404,6 +404,12 @@ tls_set_wait_hook(struct tls *t, void (*fn)(void *ctx), void *ctx)
 }
 
 int
+tls_pending(struct tls *t)
+{
+	return SSL_has_pending(t->ssl);
+}
+
+int
 tls_probe(int fd, int timeout_ms)
 {
 	struct tls t = { .fd = fd };

@@ -42,6 +42,10 @@ void tls_set_wait_hook(struct tls *t, void (*fn)(void *ctx), void *ctx);
  * certificate whose hash the RFC leaves undefined). */
 int tls_channel_binding(struct tls *t, const char **type, unsigned char *out, size_t *len, size_t max);
 
+/* Whether decrypted bytes wait inside OpenSSL (a poll of the socket
+ * would not see them). */
+int tls_pending(struct tls *t);
+
 /* Sends a TLS ClientHello on the connected, non-blocking socket fd and
  * waits up to timeout_ms for the answer: 1 if the server answered with a
  * TLS record (it speaks TLS from the start), else 0.  fd stays open. */

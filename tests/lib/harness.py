@@ -694,7 +694,9 @@ lmtp_add_received_header = no
 lmtp_hdr_delivery_address = none
 """ % (os.path.basename(self.lmtp_socket), self.lmtp_port)
 
-    def start(self, timeout=15.0):
+    def start(self, timeout=15.0, keep_ports=False):
+        """keep_ports: start again on the ports of the last start (a restart
+        the clients must find where they left it)."""
         if not os.access(DOVECOT_BIN, os.X_OK):
             raise Skip("%s not installed" % DOVECOT_BIN)
         if self.lmtp and not os.access(DOVECOT_LMTP_BIN, os.X_OK):
@@ -703,14 +705,15 @@ lmtp_hdr_delivery_address = none
         ids = self._ids()
         last = ""
         for attempt in range(6):
-            self.port = free_port()
-            self.ssl_port = free_port()
-            if self.port == self.ssl_port:
-                continue
-            if self.lmtp:
-                self.lmtp_port = free_port()
-                if self.lmtp_port in (self.port, self.ssl_port):
+            if not keep_ports:
+                self.port = free_port()
+                self.ssl_port = free_port()
+                if self.port == self.ssl_port:
                     continue
+                if self.lmtp:
+                    self.lmtp_port = free_port()
+                    if self.lmtp_port in (self.port, self.ssl_port):
+                        continue
             self._write_conf(ids)
             errf = open(os.path.join(self.dir, "dovecot.stderr"), "ab")
             self.proc = subprocess.Popen(
@@ -732,7 +735,36 @@ lmtp_hdr_delivery_address = none
             last = self.log_tail() + read_file(os.path.join(self.dir, "dovecot.stderr")).decode(errors="replace")
             if "in use" not in last:
                 break
+            if keep_ports:
+                time.sleep(0.5)  # the old listener's port, not yet free
         raise HarnessError("dovecot did not start:\n" + last)
+
+    def restart(self, down_for=0.0, before_start=None):
+        """Stops Dovecot (as a crash would: SIGKILL), waits down_for seconds,
+        calls before_start() if given, and starts it on the same ports."""
+        self.stop()
+        time.sleep(down_for)
+        if before_start is not None:
+            before_start()
+        return self.start(keep_ports=True)
+
+    def deliver_offline(self, user, msg, folder="INBOX"):
+        """Puts msg straight into user's Maildir (new/), as local delivery
+        would while the IMAP server is down; Dovecot finds it when it runs."""
+        base = os.path.join(self.dir, "home", user, "Maildir")
+        d = base if folder == "INBOX" else os.path.join(base, "." + folder)
+        ids = self._ids()
+        for sub in ("tmp", "new", "cur"):
+            os.makedirs(os.path.join(d, sub), exist_ok=True)
+            if ids["root"]:
+                os.chown(os.path.join(d, sub), ids["mail_uid"], ids["mail_gid"])
+        name = "%d.M%dP%d.harness" % (int(time.time()), int(time.time() * 1e6) % 1000000, os.getpid())
+        path = os.path.join(d, "new", name)
+        with open(path, "wb") as f:
+            f.write(lf(msg))
+        if ids["root"]:
+            os.chown(path, ids["mail_uid"], ids["mail_gid"])
+        return path
 
     def stop(self):
         if self.proc is None or self._stopped:
@@ -1315,7 +1347,7 @@ class Running:
     @staticmethod
     def _drain(f, sink):
         while True:
-            b = f.read(65536)
+            b = f.read1(65536)  # what is there: a running daemon's lines are wanted as they come
             if not b:
                 break
             sink.append(b)
@@ -1345,6 +1377,10 @@ class Running:
     def kill(self, sig=signal.SIGKILL):
         """Send sig to the mailfetch process itself."""
         os.kill(self.pid, sig)
+
+    def stderr_so_far(self):
+        """What mailfetch has written to stderr up to now (it may still run)."""
+        return b"".join(list(self._err))
 
     def poll(self):
         """True if the run has finished (does not reap it)."""
