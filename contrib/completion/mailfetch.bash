@@ -1,7 +1,7 @@
 # bash completion for mailfetch                               -*- shell-script -*-
 #
 # Completes the options (src/main.c: usage() and longopts), their values
-# (files for -c/--config, --lockfile, -o/--output and --import-fetchmailrc;
+# (files for -c/--config, --lockfile, --logfile, -o/--output and --import-fetchmailrc;
 # account names for --store-password and --forget-password; nothing for
 # --limit and --fetch-limit), and ACCOUNT arguments: the section names of
 # the config file other than [defaults].  The config file is the one given
@@ -19,14 +19,14 @@
 
 # Every option, short and long: keep in step with longopts in src/main.c.
 _mailfetch_options='-c --config -v --verbose -q --quiet -k --keep --delete
--a --all --no-mail-ok --json --lockfile --check-config --check --limit --fetch-limit
+-a --all --no-mail-ok --json --lockfile --logfile --syslog --check-config --check --limit --fetch-limit
 --import-fetchmailrc --store-password --forget-password -o --output
 -h --help -V --version'
 
 # Options that take a value in the next word (or after "=").
 _mailfetch_needs_value() {
     case $1 in
-    -c | --config | --lockfile | --limit | --fetch-limit | --store-password | \
+    -c | --config | --lockfile | --logfile | --limit | --fetch-limit | --store-password | \
         --forget-password | -o | --output) return 0 ;;
     esac
     return 1
@@ -177,7 +177,7 @@ _mailfetch() {
 
     # The value of an option.
     case $prev in
-    -c | --config | --lockfile | -o | --output)
+    -c | --config | --lockfile | --logfile | -o | --output)
         _mailfetch_complete_files "$cur"
         return 0
         ;;
