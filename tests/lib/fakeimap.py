@@ -9,7 +9,8 @@
 It listens on a free 127.0.0.1 port; every connection is served in its own
 thread.  It speaks enough IMAP4rev1 to take a client through CAPABILITY,
 STARTTLS, LOGIN, AUTHENTICATE PLAIN/LOGIN (with SASL-IR or a continuation),
-SELECT/EXAMINE, SEARCH, FETCH, STORE, EXPUNGE, UID EXPUNGE, NOOP and LOGOUT,
+SELECT/EXAMINE, STATUS, SEARCH, FETCH, STORE, EXPUNGE, UID EXPUNGE, CLOSE,
+NOOP, IDLE, NOTIFY and LOGOUT,
 with literals (synchronising and LITERAL+) in client commands.
 
 Everything received is logged as events, so a test can assert what the
@@ -50,12 +51,101 @@ Faults (keyword arguments of FakeIMAP):
     tls_max=None|"1.2"        highest TLS version the server speaks
     before_greeting=fn(session)   called before the greeting is sent (a slow server)
     handlers={"NAME": fn(session, tag, args)}   script any command yourself
+
+Folders.  folder="INBOX" names the one folder of the classic API: srv.add(),
+srv.flags(), srv.mailbox (its message list) and srv.next_uid all mean that
+folder.  More folders, for clients that watch several:
+    folders={"INBOX": [msgs], "Lists": [msgs]}   (messages as in messages=;
+                              messages= still goes to folder=)
+    srv.add_folder(name, messages=())            creates one at run time
+    srv.add(data, flags=(), folder=None)         as before, silently
+    srv.deliver(data, folder=None, flags=()) -> uid
+                              thread-safe: new mail while sessions are open,
+                              announced (see below); folder=None is folder=
+    srv.flags(folder=None) -> {uid: flags}, srv.messages(folder=None) -> [Message]
+SELECT/EXAMINE/STATUS/SEARCH/FETCH/STORE/EXPUNGE/CLOSE work on the selected
+folder.  STATUS of an unknown name answers for folder= when there is only
+one folder (as always), NO [NONEXISTENT] when there are several.  Folder k
+(in the order given, folder= first) has UIDVALIDITY uidvalidity + k.
+SELECT reports * n RECENT: messages deliver()ed since the folder was last
+selected (always 0 without deliver()).
+
+Push: IDLE (RFC 2177) and NOTIFY (RFC 5465).
+    idle=True                 IDLE capability and command (in authenticated
+                              and selected state): "+ idling", then DONE
+                              (case-insensitive) -> "TAG OK Idle completed";
+                              any other line -> "TAG BAD Expected DONE." and
+                              the IDLE ends.  idle=False: no capability and
+                              IDLE is an unknown command (BAD), as before.
+    idle_timeout=1800.0       client silence allowed while idling, or while
+                              waiting for a command with NOTIFY set (io_timeout
+                              applies everywhere else, as before)
+    notify=False              NOTIFY capability and command:
+                              NOTIFY NONE | NOTIFY SET [STATUS] (filter events)...
+                              filter: selected, selected-delayed, inboxes
+                              (= INBOX), personal and subscribed (= every
+                              folder), subtree NAMES (names and below, "/" or
+                              "."), mailboxes NAMES; NAMES: one name or a list;
+                              events: a list of MessageNew MessageExpunge
+                              FlagChange MailboxName SubscriptionChange
+                              AnnotationChange MailboxMetadataChange
+                              ServerMetadataChange, or NONE.  Another event:
+                              NO [BADEVENT]; MessageNew without MessageExpunge
+                              (or the reverse): BAD.  A fetch-att list after
+                              MessageNew is kept as the filter's "fetch"
+                              (text) but no FETCH is sent.  STATUS: one * STATUS per
+                              watched folder but the selected one, before OK.
+    srv.notify_sets           [(conn, spec)]: each NOTIFY accepted, spec None
+                              for NOTIFY NONE, else {"status": bool, "filters":
+                              [{"kind": "mailboxes", "mailboxes": ["INBOX",
+                              "Lists"], "events": ["MessageNew", ...]}]}
+What deliver() announces, to each logged-in session:
+  - its selected folder: "* N EXISTS\r\n* R RECENT\r\n" (N counts the new
+    message): at once if the session is idling (IDLE answered "+ idling") or
+    its NOTIFY set has MessageNew for that folder (a "selected" or
+    "selected-delayed" filter, or any filter naming the folder); else before
+    the answer to its next command (as a server does on NOOP), or at once
+    when it next starts to IDLE.
+  - another folder its NOTIFY set watches with MessageNew (idling or not):
+    '* STATUS "NAME" (MESSAGES n UIDNEXT m UIDVALIDITY v)' at once.
+  - EXPUNGE by any session: the same STATUS to sessions watching that folder
+    with MessageExpunge that do not have it selected.
+"At once" means as soon as the session is between commands (or idling); a
+session in the middle of a command (a slow FETCH) sends them after its
+tagged answer.  Each delivery is announced on its own (no coalescing).
+
+Push faults:
+    idle_fault=None|"no-done-reply"|"drop-after:SECONDS"|"flood-exists:N"|
+               "no-continuation"
+                              no-done-reply: DONE is never answered; the
+                              session goes quiet (reads and logs everything,
+                              sends nothing more) until the client closes
+                              drop-after:SECONDS: the connection is shut down
+                              (no BYE) SECONDS after IDLE starts, if that IDLE
+                              is still on (DONE in time cancels it)
+                              flood-exists:N: right after "+ idling", N lines
+                              "* k EXISTS", all with the current count k, no
+                              new mail
+                              no-continuation: "+ idling" is never sent and
+                              nothing is announced; DONE is still answered OK
+                              (idle_timeout applies, not io_timeout)
+    idle_fault_times=None     the fault hits only the first N IDLEs (all
+                              connections together); srv.idle_fault may also
+                              be changed while the server runs
+    drop_every=None|SECONDS   every connection is shut down (no BYE) SECONDS
+                              after it was accepted, whatever it is doing
+Push events: idle-start (tag, selected folder or None, fault or None),
+idle-done (tag, how: "DONE", "bad", "DONE-unanswered", or "disconnect: ..."),
+fault (text, as other faults), and on connection 0: deliver (folder, uid).
+srv.idle_starts() counts IDLE commands, per connection if given one.
+srv.stop() also ends sessions that are idling or waiting under NOTIFY.
 """
 
 import base64
 import bisect
 import os
 import re
+import select
 import socket
 import ssl
 import sys
@@ -78,6 +168,19 @@ def _crlf(b):
 
 class Disconnect(Exception):
     pass
+
+
+class Folder:
+    def __init__(self, name, uidvalidity):
+        self.name = name
+        self.uidvalidity = uidvalidity
+        self.messages = []
+        self.next_uid = 1
+        self.recent = set()  # UIDs deliver()ed since the last SELECT
+
+
+NOTIFY_EVENTS = ("MessageNew", "MessageExpunge", "FlagChange", "AnnotationChange", "MailboxName",
+                 "SubscriptionChange", "MailboxMetadataChange", "ServerMetadataChange")
 
 
 class FakeIMAP:
@@ -113,6 +216,13 @@ class FakeIMAP:
         log_path=None,
         host="127.0.0.1",
         io_timeout=15.0,
+        folders=None,
+        idle=True,
+        notify=False,
+        idle_fault=None,
+        idle_fault_times=None,
+        idle_timeout=1800.0,
+        drop_every=None,
     ):
         self.certs = certs
         self.tls = tls
@@ -127,7 +237,15 @@ class FakeIMAP:
         self.fetch_fault = fetch_fault
         self.drop_after = drop_after
         self.folder = folder
-        self.uidvalidity = uidvalidity
+        self.idle = idle
+        self.notify = notify
+        self.idle_fault = idle_fault
+        self.idle_fault_times = idle_fault_times
+        self.idle_timeout = idle_timeout
+        self.drop_every = drop_every
+        self.notify_sets = []  # (conn, spec or None), see the docstring
+        self._idles = 0
+        self._sessions = []
         self.sasl_ir = sasl_ir
         self.literal_plus = literal_plus
         self.uidplus = uidplus
@@ -145,14 +263,22 @@ class FakeIMAP:
         self.host = host
         self.io_timeout = io_timeout
         self.events = []
-        self.lock = threading.Lock()
-        self.mailbox = []
-        self.next_uid = 1
+        self.lock = threading.RLock()
+        self.folders = {}
+        self.add_folder(folder)
+        self.uidvalidity = uidvalidity
         for m in messages:
             if isinstance(m, tuple):
                 self.add(m[0], m[1])
             else:
                 self.add(m)
+        for name, msgs in (folders or {}).items():
+            f = self.add_folder(name)
+            for m in msgs:
+                if isinstance(m, tuple):
+                    self.add(m[0], m[1], folder=f.name)
+                else:
+                    self.add(m, folder=f.name)
         self.port = None
         self._sock = None
         self._thread = None
@@ -162,17 +288,120 @@ class FakeIMAP:
 
     # -- mailbox ---------------------------------------------------------
 
-    def add(self, data, flags=()):
-        """Add an LF-only (or CRLF) message; returns its UID."""
+    # The classic one-folder API: the folder named by folder=.
+
+    @property
+    def mailbox(self):
+        return self.folders[self.folder.upper()].messages
+
+    @mailbox.setter
+    def mailbox(self, msgs):
+        self.folders[self.folder.upper()].messages = msgs
+
+    @property
+    def next_uid(self):
+        return self.folders[self.folder.upper()].next_uid
+
+    @next_uid.setter
+    def next_uid(self, v):
+        self.folders[self.folder.upper()].next_uid = v
+
+    @property
+    def uidvalidity(self):
+        return self.folders[self.folder.upper()].uidvalidity
+
+    @uidvalidity.setter
+    def uidvalidity(self, v):
+        # folder k keeps UIDVALIDITY uidvalidity + k
         with self.lock:
-            m = Message(self.next_uid, _crlf(data), flags)
-            self.next_uid += 1
-            self.mailbox.append(m)
+            for k, f in enumerate(self.folders.values()):
+                f.uidvalidity = v + k
+
+    def add_folder(self, name, messages=()):
+        """Create a folder (or return the one of that name)."""
+        with self.lock:
+            f = self.find_folder(name)
+            if f is None:
+                base = self.folders[self.folder.upper()].uidvalidity if self.folders else 0
+                f = Folder(name, base + len(self.folders))
+                self.folders[name.upper()] = f
+        for m in messages:
+            if isinstance(m, tuple):
+                self.add(m[0], m[1], folder=name)
+            else:
+                self.add(m, folder=name)
+        return f
+
+    def find_folder(self, name):
+        """The Folder named name (case-insensitively), or None."""
+        if name is None:
+            name = self.folder
+        return self.folders.get(name.upper())
+
+    def _folder(self, name):
+        f = self.find_folder(name)
+        if f is None:
+            raise KeyError("fakeimap: no folder %r" % name)
+        return f
+
+    def add(self, data, flags=(), folder=None):
+        """Add an LF-only (or CRLF) message; returns its UID.  Nothing is
+        announced (see deliver())."""
+        with self.lock:
+            f = self._folder(folder)
+            m = Message(f.next_uid, _crlf(data), flags)
+            f.next_uid += 1
+            f.messages.append(m)
             return m.uid
 
-    def flags(self):
+    def deliver(self, data, folder=None, flags=()):
+        """Add a message while sessions are open (thread-safe) and announce
+        it (see the docstring); returns its UID."""
         with self.lock:
-            return {m.uid: set(m.flags) for m in self.mailbox}
+            f = self._folder(folder)
+            uid = self.add(data, flags, folder=f.name)
+            f.recent.add(uid)
+            snap = {"folder": f, "event": "MessageNew", "exists": len(f.messages), "recent": len(f.recent),
+                    "uidnext": f.next_uid, "uidvalidity": f.uidvalidity}
+            self.events.append((0, "deliver", (f.name, uid)))
+            sessions = list(self._sessions)
+        if self._logf:
+            self._logf.write("0 deliver %r\n" % ((f.name, uid),))
+            self._logf.flush()
+        for sess in sessions:
+            sess.announce(snap)
+        return uid
+
+    def _expunged(self, by, f):
+        """A session expunged messages of f: tell NOTIFY watchers."""
+        with self.lock:
+            snap = {"folder": f, "event": "MessageExpunge", "exists": len(f.messages), "recent": len(f.recent),
+                    "uidnext": f.next_uid, "uidvalidity": f.uidvalidity}
+            sessions = [s for s in self._sessions if s is not by]
+        for sess in sessions:
+            sess.announce(snap)
+
+    def flags(self, folder=None):
+        with self.lock:
+            return {m.uid: set(m.flags) for m in self._folder(folder).messages}
+
+    def messages(self, folder=None):
+        with self.lock:
+            return list(self._folder(folder).messages)
+
+    def idle_starts(self, conn=None):
+        """How many IDLE commands were started (on connection conn)."""
+        return sum(1 for (c, k, _d) in list(self.events) if k == "idle-start" and conn in (None, c))
+
+    def _idle_fault_now(self):
+        """(fault name, argument) for an IDLE starting now."""
+        with self.lock:
+            self._idles += 1
+            fault = self.idle_fault
+            if not fault or (self.idle_fault_times is not None and self._idles > self.idle_fault_times):
+                return None, None
+        name, _, arg = fault.partition(":")
+        return name, arg
 
     # -- events ----------------------------------------------------------
 
@@ -240,6 +469,10 @@ class FakeIMAP:
 
     def stop(self):
         self._stop.set()
+        with self.lock:
+            sessions = list(self._sessions)
+        for sess in sessions:
+            sess.wake()
         if self._thread:
             self._thread.join(5)
             self._thread = None
@@ -295,6 +528,14 @@ class FakeIMAP:
     def _serve(self, sock, conn_id):
         self._event(conn_id, "connect", None)
         sess = Session(self, sock, conn_id)
+        with self.lock:
+            self._sessions.append(sess)
+        timer = None
+        if self.drop_every is not None:
+            timer = threading.Timer(float(self.drop_every), sess.abort,
+                                    ("drop_every: connection shut down %ss after accept" % self.drop_every,))
+            timer.daemon = True
+            timer.start()
         try:
             sess.run()
         except Disconnect as e:
@@ -306,6 +547,11 @@ class FakeIMAP:
 
             self._event(conn_id, "error", traceback.format_exc())
         finally:
+            if timer is not None:
+                timer.cancel()
+            with self.lock:
+                self._sessions.remove(sess)
+            sess.closing()
             try:
                 sess.sock.close()
             except OSError:
@@ -333,8 +579,108 @@ class Session:
         self.tls = False
         self.state = "nonauth"
         self.selected = None
+        self.folder = None  # the selected Folder
         self.readonly = False
         self.sock.settimeout(srv.io_timeout)
+        self.notify = None  # the NOTIFY SET spec in force
+        self.idling = False  # IDLE answered "+ idling", DONE not yet read
+        self.in_idle = False  # in an IDLE command, answered "+ idling" or not
+        self.at_rest = False  # between commands: announcements go out at once
+        self.quiet = False  # the no-done-reply fault: never send again
+        self.pending = []  # announcements not yet sent (under srv.lock)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+
+    # -- announcements (any thread may call announce, wake and abort) --------
+
+    def announce(self, snap):
+        with self.srv.lock:
+            if self.state not in ("auth", "selected"):
+                return
+            self.pending.append(snap)
+        self.wake()
+
+    def wake(self):
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+
+    def abort(self, why):
+        """Shut the connection down at once, no BYE (from any thread)."""
+        self.srv._event(self.id, "fault", why)
+        try:
+            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.wake()
+
+    def closing(self):
+        for s in (self._wake_r, self._wake_w):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def _events_for(self, f, selected):
+        """NOTIFY events the session's NOTIFY set wants for folder f."""
+        spec = self.notify
+        if not spec:
+            return set()
+        out = set()
+        for flt in spec["filters"]:
+            kind = flt["kind"]
+            if kind in ("selected", "selected-delayed"):
+                hit = selected
+            elif kind in ("personal", "subscribed"):
+                hit = True
+            elif kind == "inboxes":
+                hit = f.name.upper() == "INBOX"
+            elif kind == "mailboxes":
+                hit = any(n.upper() == f.name.upper() for n in flt["mailboxes"])
+            elif kind == "subtree":
+                hit = any(f.name.upper() == n.upper() or f.name.upper().startswith((n.upper() + "/", n.upper() + "."))
+                          for n in flt["mailboxes"])
+            else:
+                hit = False
+            if hit:
+                out |= set(flt["events"])
+        return out
+
+    def _render(self, snap, force):
+        """(bytes to send now or None to keep it, keep?)"""
+        f = snap["folder"]
+        if self.state == "selected" and self.folder is f:
+            if snap["event"] != "MessageNew":
+                return None, False  # another session's EXPUNGE: not tracked per session
+            if force or self.idling or "MessageNew" in self._events_for(f, True):
+                return b"* %d EXISTS\r\n* %d RECENT\r\n" % (snap["exists"], snap["recent"]), False
+            return None, True
+        if snap["event"] in self._events_for(f, False) - {"FlagChange"}:
+            return b'* STATUS %s (MESSAGES %d UIDNEXT %d UIDVALIDITY %d)\r\n' % (
+                _quote(f.name), snap["exists"], snap["uidnext"], snap["uidvalidity"]), False
+        return None, False
+
+    def flush(self, force=False):
+        """Send the pending announcements that are due (force: all that
+        still apply, as before a command's answer)."""
+        if self.quiet:
+            return
+        with self.srv.lock:
+            if not self.pending:
+                return
+            out = b""
+            keep = []
+            for snap in self.pending:
+                data, kept = self._render(snap, force)
+                if data:
+                    out += data
+                elif kept:
+                    keep.append(snap)
+            self.pending = keep
+        if out:
+            self.send(out)
 
     # -- I/O -----------------------------------------------------------------
 
@@ -344,7 +690,38 @@ class Session:
         self.srv._event(self.id, "sent", data)
         self.sock.sendall(data)
 
+    def _wait_readable(self):
+        """Wait for client data, sending announcements that fall due while
+        the session is at rest; the same Disconnects as a recv timeout."""
+        long_wait = self.in_idle or self.quiet or (self.at_rest and self.notify)
+        limit = self.srv.idle_timeout if long_wait else self.srv.io_timeout
+        deadline = None if limit is None else time.monotonic() + limit
+        while True:
+            pending = getattr(self.sock, "pending", None)
+            if pending is not None and pending():
+                return
+            if self.at_rest or self.idling:
+                self.flush()
+            if self.srv._stop.is_set() and long_wait:
+                raise Disconnect("server stopped")
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise Disconnect("timeout")
+            try:
+                r, _, _ = select.select([self.sock, self._wake_r], [], [], left)
+            except (ValueError, OSError):
+                return  # closed under us: let recv tell
+            if self._wake_r in r:
+                try:
+                    while self._wake_r.recv(4096):
+                        pass
+                except OSError:
+                    pass
+            if self.sock in r:
+                return
+
     def _fill(self):
+        self._wait_readable()
         try:
             b = self.sock.recv(65536)
         except socket.timeout:
@@ -395,6 +772,7 @@ class Session:
         segments = []
         while True:
             line = self.readline()
+            self.at_rest = False  # no announcements inside a command
             m = self.LITERAL_AT_END.search(line)
             if not m:
                 segments.append((line, None))
@@ -424,6 +802,10 @@ class Session:
             c.append("SASL-IR")
         if s.uidplus:
             c.append("UIDPLUS")
+        if s.idle:
+            c.append("IDLE")
+        if s.notify:
+            c.append("NOTIFY")
         if not self.tls and s.starttls in ("offer", "inject") and s.tls != "implicit":
             c.append("STARTTLS")
         if s.logindisabled or (not self.tls and s.logindisabled_before_tls):
@@ -451,7 +833,11 @@ class Session:
         else:
             self.send("* OK fake server ready\r\n")
         while True:
-            toks = self.read_command()
+            self.at_rest = True
+            try:
+                toks = self.read_command()
+            finally:
+                self.at_rest = False
             if len(toks) < 2 or not isinstance(toks[0], bytes):
                 self.send(b"* BAD no tag or command\r\n")
                 continue
@@ -462,6 +848,8 @@ class Session:
                 name = "UID " + _upper(args[0])
                 args = args[1:]
             self.srv._event(self.id, "cmd", (tag, name, [_plain(a) for a in args]))
+            if self.pending and name not in ("IDLE", "LOGOUT"):
+                self.flush(force=True)
             h = s.handlers.get(name)
             if h is not None:
                 if h(self, tag, args) == "close":
@@ -489,6 +877,138 @@ class Session:
 
     def cmd_enable(self, tag, args):
         self.send("* ENABLED\r\n%s OK ENABLE completed\r\n" % tag)
+
+    def _unknown(self, tag, name):
+        self.send("%s BAD unknown command %s\r\n" % (tag, name))
+
+    def cmd_idle(self, tag, args):
+        s = self.srv
+        if not s.idle:
+            return self._unknown(tag, "IDLE")
+        if not self._need_auth(tag):
+            return
+        fault, arg = s._idle_fault_now()
+        s._event(self.id, "idle-start", (tag, self.folder.name if self.state == "selected" else None,
+                                         fault and (fault + (":" + arg if arg else ""))))
+        timer = None
+        self.in_idle = True
+        try:
+            if fault != "no-continuation":
+                self.send(b"+ idling\r\n")
+                self.idling = True
+                if fault == "flood-exists":
+                    k = len(self.folder.messages) if self.state == "selected" else 0
+                    s._event(self.id, "fault", "flood: %s EXISTS lines without new mail" % arg)
+                    self.send(b"* %d EXISTS\r\n" % k * int(arg))
+                self.flush(force=True)
+            else:
+                s._event(self.id, "fault", "no continuation for IDLE")
+            if fault == "drop-after":
+                timer = threading.Timer(float(arg), self.abort, ("drop-after: shut down %ss into IDLE" % arg,))
+                timer.daemon = True
+                timer.start()
+            line = self.readline()
+        except Disconnect as e:
+            s._event(self.id, "idle-done", (tag, "disconnect: %s" % (e or "eof")))
+            raise
+        finally:
+            self.idling = self.in_idle = False
+            if timer is not None:
+                timer.cancel()
+        if line.upper() != b"DONE":
+            s._event(self.id, "idle-done", (tag, "bad"))
+            self.send("%s BAD Expected DONE.\r\n" % tag)
+            return
+        if fault == "no-done-reply":
+            s._event(self.id, "idle-done", (tag, "DONE-unanswered"))
+            s._event(self.id, "fault", "DONE not answered: the session goes quiet")
+            self.quiet = True
+            while True:
+                self.readline()
+        s._event(self.id, "idle-done", (tag, "DONE"))
+        self.send("%s OK Idle completed\r\n" % tag)
+
+    def cmd_notify(self, tag, args):
+        s = self.srv
+        if not s.notify:
+            return self._unknown(tag, "NOTIFY")
+        if not self._need_auth(tag):
+            return
+        what = _upper(args[0]) if args and not isinstance(args[0], list) else ""
+        if what == "NONE" and len(args) == 1:
+            self.notify = None
+            with s.lock:
+                s.notify_sets.append((self.id, None))
+            self.send("%s OK NOTIFY completed\r\n" % tag)
+            return
+        if what != "SET":
+            self.send("%s BAD NOTIFY SET or NOTIFY NONE\r\n" % tag)
+            return
+        rest = list(args[1:])
+        spec = {"status": False, "filters": []}
+        if rest and not isinstance(rest[0], list) and _upper(rest[0]) == "STATUS":
+            spec["status"] = True
+            rest.pop(0)
+        if not rest:
+            self.send("%s BAD NOTIFY SET needs an event group\r\n" % tag)
+            return
+        canon = {e.upper(): e for e in NOTIFY_EVENTS}
+        for grp in rest:
+            if not isinstance(grp, list) or not grp or isinstance(grp[0], list):
+                self.send("%s BAD bad event group\r\n" % tag)
+                return
+            kind = _text(grp[0]).lower()
+            items = grp[1:]
+            names = []
+            if kind in ("mailboxes", "subtree"):
+                if not items:
+                    self.send("%s BAD %s needs mailboxes\r\n" % (tag, kind))
+                    return
+                mb = items.pop(0)
+                names = [_text(x) for x in mb] if isinstance(mb, list) else [_text(mb)]
+            elif kind not in ("selected", "selected-delayed", "inboxes", "personal", "subscribed"):
+                self.send("%s BAD unknown filter %s\r\n" % (tag, kind))
+                return
+            if len(items) != 1:
+                self.send("%s BAD bad event list\r\n" % tag)
+                return
+            ev = items[0]
+            if isinstance(ev, list):
+                events = []
+                for e in ev:
+                    if isinstance(e, list) and events and events[-1] == "MessageNew":
+                        fetch = _text(e)  # fetch-att of MessageNew: recorded, not sent
+                        continue
+                    e = _text(e)
+                    if e.upper() not in canon:
+                        self.send("%s NO [BADEVENT (%s)] unsupported event %s\r\n" % (
+                            tag, " ".join(NOTIFY_EVENTS), e))
+                        return
+                    events.append(canon[e.upper()])
+                if ("MessageNew" in events) != ("MessageExpunge" in events):
+                    self.send("%s BAD MessageNew and MessageExpunge go together\r\n" % tag)
+                    return
+            elif _upper(ev) == "NONE":
+                events = []
+            else:
+                self.send("%s BAD bad event list\r\n" % tag)
+                return
+            flt = {"kind": kind, "mailboxes": names, "events": events}
+            if isinstance(ev, list) and any(isinstance(e, list) for e in ev):
+                flt["fetch"] = fetch
+            spec["filters"].append(flt)
+        self.notify = spec
+        with s.lock:
+            s.notify_sets.append((self.id, spec))
+            folders = list(s.folders.values())
+        out = ""
+        if spec["status"]:
+            for f in folders:
+                if (self.state == "selected" and self.folder is f) or not self._events_for(f, False):
+                    continue
+                out += "* STATUS %s (MESSAGES %d UIDNEXT %d UIDVALIDITY %d)\r\n" % (
+                    _quote(f.name).decode(), len(f.messages), f.next_uid, f.uidvalidity)
+        self.send(out + "%s OK NOTIFY completed\r\n" % tag)
 
     def cmd_logout(self, tag, args):
         self.send("* BYE fake server logging out\r\n%s OK LOGOUT completed\r\n" % tag)
@@ -654,6 +1174,11 @@ class Session:
             return False
         return True
 
+    def _mb(self):
+        """The selected folder's message list (folder= before any SELECT,
+        for handlers that call _resolve early)."""
+        return (self.folder or self.srv.find_folder(None)).messages
+
     def _need_selected(self, tag):
         if self.state != "selected":
             self.send("%s BAD no mailbox selected\r\n" % tag)
@@ -664,21 +1189,28 @@ class Session:
         if not self._need_auth(tag):
             return
         name = _text(args[0]) if args else ""
-        if name.upper() != self.srv.folder.upper():
+        f = self.srv.find_folder(name)
+        if f is None:
             self.send("%s NO [NONEXISTENT] Mailbox doesn't exist: %s\r\n" % (tag, name))
             return
-        mb = self.srv.mailbox
+        mb = f.messages
         self.state = "selected"
         self.selected = name
+        self.folder = f
         self.readonly = readonly
+        with self.srv.lock:
+            recent = len(f.recent)
+            if not readonly:
+                f.recent.clear()
+            self.pending = [p for p in self.pending if p["folder"] is not f]
         unseen = [i + 1 for i, m in enumerate(mb) if "\\Seen" not in m.flags]
         out = "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
         out += "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.\r\n"
-        out += "* %d EXISTS\r\n* 0 RECENT\r\n" % len(mb)
+        out += "* %d EXISTS\r\n* %d RECENT\r\n" % (len(mb), recent)
         if unseen:
             out += "* OK [UNSEEN %d] First unseen.\r\n" % unseen[0]
-        out += "* OK [UIDVALIDITY %d] UIDs valid\r\n" % self.srv.uidvalidity
-        out += "* OK [UIDNEXT %d] Predicted next UID\r\n" % self.srv.next_uid
+        out += "* OK [UIDVALIDITY %d] UIDs valid\r\n" % f.uidvalidity
+        out += "* OK [UIDNEXT %d] Predicted next UID\r\n" % f.next_uid
         out += "%s OK [%s] %s completed\r\n" % (tag, "READ-ONLY" if readonly else "READ-WRITE",
                                               "EXAMINE" if readonly else "SELECT")
         self.send(out)
@@ -691,7 +1223,12 @@ class Session:
             return
         if not self.readonly:
             with self.srv.lock:
-                self.srv.mailbox[:] = [m for m in self.srv.mailbox if "\\Deleted" not in m.flags]
+                mb = self.folder.messages
+                n = len(mb)
+                mb[:] = [m for m in mb if "\\Deleted" not in m.flags]
+                gone = n != len(mb)
+            if gone:
+                self.srv._expunged(self, self.folder)
         self.state = "auth"
         self.send("%s OK CLOSE completed\r\n" % tag)
 
@@ -704,16 +1241,23 @@ class Session:
     def cmd_status(self, tag, args):
         if not self._need_auth(tag):
             return
-        mb = self.srv.mailbox
+        s = self.srv
+        f = s.find_folder(_text(args[0])) if args else None
+        if f is None:
+            if len(s.folders) > 1:
+                self.send("%s NO [NONEXISTENT] Mailbox doesn't exist: %s\r\n" % (tag, _text(args[0]) if args else ""))
+                return
+            f = s.find_folder(None)
+        mb = f.messages
         self.send('* STATUS "%s" (MESSAGES %d UNSEEN %d UIDNEXT %d UIDVALIDITY %d)\r\n%s OK STATUS completed\r\n' % (
-            self.srv.folder, len(mb), sum(1 for m in mb if "\\Seen" not in m.flags),
-            self.srv.next_uid, self.srv.uidvalidity, tag))
+            f.name, len(mb), sum(1 for m in mb if "\\Seen" not in m.flags),
+            f.next_uid, f.uidvalidity, tag))
 
     # sets and searching
 
     def _resolve(self, setspec, uid):
         """Messages named by a sequence set (uid or seq numbers)."""
-        mb = self.srv.mailbox
+        mb = self._mb()
         if not mb:
             return []
         keys = [m.uid for m in mb] if uid else list(range(1, len(mb) + 1))
@@ -738,7 +1282,7 @@ class Session:
     def _search(self, tag, args, uid):
         if not self._need_selected(tag):
             return
-        mb = self.srv.mailbox
+        mb = self._mb()
         toks = [a if isinstance(a, list) else _text(a) for a in args]
         try:
             pred = self._criteria(toks, uid)
@@ -822,7 +1366,7 @@ class Session:
         if uid and "UID" not in names:
             names.insert(0, "UID")
         for m in msgs:
-            seq = self.srv.mailbox.index(m) + 1
+            seq = self._mb().index(m) + 1
             parts = []
             literal = None
             for n in names:
@@ -907,7 +1451,7 @@ class Session:
                     self.send("%s BAD bad STORE item\r\n" % tag)
                     return
                 if not item.endswith(".SILENT"):
-                    seq = self.srv.mailbox.index(m) + 1
+                    seq = self._mb().index(m) + 1
                     out += b"* %d FETCH (%sFLAGS (%s))\r\n" % (
                         seq, b"UID %d " % m.uid if uid else b"", " ".join(sorted(m.flags)).encode())
         self.send(out + ("%s OK STORE completed\r\n" % tag).encode())
@@ -923,7 +1467,7 @@ class Session:
             return
         out = b""
         with self.srv.lock:
-            mb = self.srv.mailbox
+            mb = self._mb()
             allowed = None if uidset is None else set(id(m) for m in self._resolve(uidset, True))
             i = 0
             while i < len(mb):
@@ -933,6 +1477,8 @@ class Session:
                     out += b"* %d EXPUNGE\r\n" % (i + 1)
                 else:
                     i += 1
+        if out:
+            self.srv._expunged(self, self.folder)
         self.send(out + ("%s OK EXPUNGE completed\r\n" % tag).encode())
 
     def cmd_expunge(self, tag, args):
@@ -970,6 +1516,11 @@ def _text(a):
 
 def _upper(a):
     return _text(a).upper()
+
+
+def _quote(name):
+    """A mailbox name as an IMAP quoted string (bytes)."""
+    return b'"' + name.encode().replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 
 def tokenize(text):
