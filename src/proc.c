@@ -90,6 +90,7 @@ proc_spawn(struct proc *p, char *const argv[], int in, int out, int err)
 	 * children either. */
 	sigemptyset(&dfl);
 	sigaddset(&dfl, SIGPIPE);
+	sigaddset(&dfl, SIGUSR1);
 	sigaddset(&dfl, SIGXFSZ);
 	sigaddset(&dfl, SIGCHLD);
 	posix_spawnattr_setsigmask(&at, &none);
@@ -261,7 +262,7 @@ proc_wait(struct proc *p, struct proc_reader *r, size_t nr, long deadline)
 		 * it: look again at least this often. */
 		if (left > STOP_CHECK_MS)
 			left = STOP_CHECK_MS;
-		if (p->stop != NULL && *p->stop) {
+		if (p->stop != NULL && __atomic_load_n(p->stop, __ATOMIC_SEQ_CST)) {
 			proc_kill(p);
 			if (p->end == PROC_TIMEDOUT)
 				p->end = PROC_STOPPED;

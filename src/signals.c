@@ -15,7 +15,8 @@
 
 /* The only mutable state here, written by the handler alone: which
  * signal asked us to stop, and when (clock_gettime is async-signal-safe;
- * the time is written before the flag, which is read first). */
+ * the time is written before the flag, which is read first).  Threads
+ * read them: atomic loads and stores (lock-free, so safe in a handler). */
 static volatile sig_atomic_t stop_signo;
 static volatile time_t stop_sec;
 static volatile long stop_nsec;
@@ -45,12 +46,13 @@ on_stop(int signo)
 {
 	struct timespec now;
 
-	if (stop_signo != 0)
+	if (__atomic_load_n(&stop_signo, __ATOMIC_SEQ_CST) != 0)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	stop_sec = now.tv_sec;
-	stop_nsec = now.tv_nsec;
-	stop_signo = signo;
+	__atomic_store_n(&stop_sec, now.tv_sec, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&stop_nsec, now.tv_nsec, __ATOMIC_SEQ_CST);
+	/* last: whoever sees the flag sees the time (other threads read it) */
+	__atomic_store_n(&stop_signo, signo, __ATOMIC_SEQ_CST);
 	wake();
 }
 
@@ -67,6 +69,7 @@ signals_setup(void)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 	sigaction(SIGXFSZ, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL); /* a daemon's "poll now" must not kill a one-shot run */
 	sa.sa_handler = on_stop;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
@@ -83,7 +86,7 @@ signals_setup(void)
 int
 signals_stop(void)
 {
-	return stop_signo;
+	return __atomic_load_n(&stop_signo, __ATOMIC_SEQ_CST);
 }
 
 const volatile sig_atomic_t *
@@ -98,10 +101,11 @@ signals_stop_left_ms(void)
 	struct timespec now;
 	long gone;
 
-	if (stop_signo == 0)
+	if (__atomic_load_n(&stop_signo, __ATOMIC_SEQ_CST) == 0)
 		return LONG_MAX;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	gone = (long)(now.tv_sec - stop_sec) * 1000 + (now.tv_nsec - stop_nsec) / 1000000;
+	gone = (long)(now.tv_sec - __atomic_load_n(&stop_sec, __ATOMIC_SEQ_CST)) * 1000 +
+	    (now.tv_nsec - __atomic_load_n(&stop_nsec, __ATOMIC_SEQ_CST)) / 1000000;
 	return gone >= STOP_GRACE_MS ? 0 : STOP_GRACE_MS - gone;
 }
 
@@ -134,7 +138,7 @@ signals_wait(int timeout_ms)
 	struct pollfd p = { .fd = wake_pipe[0], .events = POLLIN };
 	char drain[64];
 
-	if (requests != 0 || stop_signo != 0)
+	if (__atomic_load_n(&requests, __ATOMIC_SEQ_CST) != 0 || __atomic_load_n(&stop_signo, __ATOMIC_SEQ_CST) != 0)
 		return;
 	if (wake_pipe[0] < 0 || poll(&p, 1, timeout_ms) <= 0)
 		return;

@@ -19,7 +19,7 @@
 
 # Every option, short and long: keep in step with longopts in src/main.c.
 _mailfetch_options='-c --config -v --verbose -q --quiet -k --keep --delete
--a --all --no-mail-ok --json --lockfile --logfile --syslog --check-config --check --limit --fetch-limit
+-a --all --no-mail-ok --json -d --daemon --idle --lockfile --logfile --syslog --check-config --check --limit --fetch-limit
 --import-fetchmailrc --store-password --forget-password -o --output
 -h --help -V --version'
 
@@ -27,7 +27,7 @@ _mailfetch_options='-c --config -v --verbose -q --quiet -k --keep --delete
 _mailfetch_needs_value() {
     case $1 in
     -c | --config | --lockfile | --logfile | --limit | --fetch-limit | --store-password | \
-        --forget-password | -o | --output) return 0 ;;
+        --forget-password | -o | --output | -d | --daemon) return 0 ;;
     esac
     return 1
 }
@@ -76,7 +76,7 @@ _mailfetch_config_file() {
             local j c
             for ((j = 1; j < ${#w}; j++)); do
                 c=${w:j:1}
-                if [[ $c == c || $c == o ]]; then
+                if [[ $c == c || $c == o || $c == d ]]; then
                     if ((j + 1 < ${#w})); then
                         [[ $c == c ]] && file=${w:j+1}
                     else
@@ -185,11 +185,16 @@ _mailfetch() {
         _mailfetch_complete_accounts "$cmd" "$cur"
         return 0
         ;;
-    --limit | --fetch-limit)
+    --limit | --fetch-limit | -d | --daemon)
         COMPREPLY=()
         return 0
         ;;
     esac
+    # A cluster of short options ending in -d: its SECONDS.
+    if [[ $prev =~ ^-[vqkahV]*d$ ]]; then
+        COMPREPLY=()
+        return 0
+    fi
     # A cluster of short options ending in one that takes a file: -vc FILE.
     if [[ $prev =~ ^-[vqkahV]*[co]$ ]]; then
         _mailfetch_complete_files "$cur"
