@@ -1433,8 +1433,9 @@ static const struct {
 	{ "dropstatus", "mailfetch delivers messages unchanged" },
 	{ "dropdelivered", "mailfetch delivers messages unchanged" },
 	{ "mimedecode", "mailfetch delivers messages unchanged" },
-	{ "idle", "mailfetch has no IDLE; run it from a timer (contrib/mailfetch.timer) or cron" },
-	{ "forceidle", "mailfetch has no IDLE; run it from a timer (contrib/mailfetch.timer) or cron" },
+	{ "idle", "idle = yes: new mail is fetched as the server announces it while mailfetch runs with "
+	    "--daemon SECONDS (NOTIFY, or IDLE on every folder of the account)" },
+	{ "forceidle", "mailfetch uses IDLE only where the server offers it; idle = yes with --daemon SECONDS" },
 	{ "fetchdomains", "ETRN and ODMR only" },
 	{ "antispam", "a message the SMTP server refuses (5xx) stays on the server and is reported" },
 	{ "bsmtp", "mailfetch does not write BSMTP files" },
@@ -1462,10 +1463,9 @@ static const struct {
 	{ "pidfile", "mailfetch's run lock is $XDG_STATE_HOME/mailfetch/lock (--lockfile)" },
 	{ "invisible", "mailfetch's Received: header always names it" },
 	{ "showdots", "mailfetch -v prints one line per message" },
-	{ "syslog", "mailfetch writes to standard error; run from contrib/mailfetch.service, that goes to the "
-	    "journal (journalctl --user -u mailfetch), which can pass it on to syslog" },
-	{ "logfile", "mailfetch writes to standard error: append it to the file with 2>>FILE, or read the "
-	    "journal when it runs from contrib/mailfetch.service" },
+	{ "syslog", "run mailfetch with --syslog (facility mail); under systemd its standard error goes to "
+	    "the journal anyway" },
+	{ "logfile", "run mailfetch with --logfile FILE (timestamped lines; the daemon reopens it on SIGHUP)" },
 };
 
 static const char *
@@ -1499,7 +1499,10 @@ note_others(struct out *o, const struct fmrc_opts *own, const struct fmrc_opts *
 		    || strcmp(op->kw, "forcecr") == 0 || strcmp(op->kw, "pass8bits") == 0
 		    || strcmp(op->kw, "tracepolls") == 0 || strcmp(op->kw, "uidl") == 0))
 			note(o, "%s (line %u): what mailfetch does anyway", op->text, op->line);
-		else
+		else if (!op->neg && strcmp(op->kw, "idle") == 0) {
+			key(o, "idle", "yes");
+			note(o, "%s (line %u): %s", op->text, op->line, no_equivalent_text(op->kw));
+		} else
 			note(o, "%s (line %u): %s", op->text, op->line, no_equivalent_text(op->kw));
 	}
 	if (dflt == NULL)
@@ -1508,6 +1511,8 @@ note_others(struct out *o, const struct fmrc_opts *own, const struct fmrc_opts *
 		const struct fmrc_opt *op = &dflt->v[i];
 		if (opts_have(own, op->kw))
 			continue;
+		if (!op->neg && strcmp(op->kw, "idle") == 0)
+			key(o, "idle", "yes");
 		note(o, "%s (defaults, line %u): %s", op->text, op->line, no_equivalent_text(op->kw));
 	}
 }
@@ -1898,8 +1903,8 @@ static void
 global_note(struct out *o, const struct fmrc_opt *g)
 {
 	if (strcmp(g->kw, "daemon") == 0)
-		note(o, "%s (line %u): mailfetch has no daemon mode yet; contrib/mailfetch.timer runs it from a systemd "
-		    "user timer (set OnCalendar= there, or OnUnitActiveSec=%s), or run it from cron", g->text, g->line,
+		note(o, "%s (line %u): run mailfetch --daemon %s (contrib/mailfetch-daemon.service runs it under "
+		    "systemd), or from a timer (contrib/mailfetch.timer) or cron", g->text, g->line,
 		    g->text + strlen("set daemon "));
 	else if (g->neg && (strcmp(g->kw, "syslog") == 0 || strcmp(g->kw, "invisible") == 0
 	    || strcmp(g->kw, "showdots") == 0))
