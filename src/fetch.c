@@ -732,13 +732,13 @@ login(struct session *s, struct secrets *sec, struct mf_error *err)
 	{
 		/* Bind the exchange to this TLS connection if the mechanism is
 		 * -PLUS; say we could have (SCRAM's "y") only when the server
-		 * offered no -PLUS for an attacker to have hidden. */
-		int plus_offered = (m == SASL_SCRAM_SHA_256 && (sasl_offered & SASL_BIT(SASL_SCRAM_SHA_256_PLUS))) ||
-		    (m == SASL_SCRAM_SHA_1 && (sasl_offered & SASL_BIT(SASL_SCRAM_SHA_1_PLUS)));
+		 * offered no -PLUS at all (of any hash) for an attacker to have
+		 * hidden; otherwise "n". */
+		int plus_offered = (sasl_offered & SASL_PLUS_MECHS) != 0; /* any -PLUS: RFC 5802 section 6 */
 		struct sasl_params p = {
 			.user = a->user, .password = sec->password, .token = sec->token,
 			.host = a->host, .port = (unsigned)a->port,
-			.cb = have_cb && !plus_offered ? &cb : NULL,
+			.cb = have_cb && ((SASL_BIT(m) & SASL_PLUS_MECHS) || !plus_offered) ? &cb : NULL,
 		};
 		struct sasl *x = sasl_new(m, &p);
 		rc = imap_authenticate(s->imap, m, x, err);

@@ -500,9 +500,11 @@ auth_cont(struct imap *im, const struct imap_response *r, void *ctx, struct mf_e
 		buf_append(&line, "*\r\n", 3);
 		rc = conn_write(im->conn, line.data, line.len, line.len, err);
 	} else {
+		/* masked ("*") unless it holds nothing secret: a cancel and an
+		 * answer must not look alike in the trace */
 		base64_encode(&line, out.data, out.len);
 		buf_append(&line, "\r\n", 2);
-		rc = conn_write(im->conn, line.data, line.len, 0, err);
+		rc = conn_write(im->conn, line.data, line.len, sasl_response_public(ar->sasl) ? line.len : 0, err);
 	}
 	buf_free(&in);
 	buf_free(&out);
@@ -527,19 +529,16 @@ imap_authenticate(struct imap *im, enum sasl_mech m, struct sasl *s, struct mf_e
 	buf_init(&b64, 0);
 	if ((rc = sasl_start(s, &raw, &has, err)) != 0)
 		goto out;
-	if (has) {
-		if (raw.len == 0)
-			buf_append(&b64, "=", 1);
-		else
-			base64_encode(&b64, raw.data, raw.len);
-	}
+	if (has)
+		base64_encode(&b64, raw.data, raw.len);
 	buf_printf(&cmd, "AUTHENTICATE %s", sasl_mech_name(m));
 	shown = cmd.len;
 	if (has && imap_has_cap(im, IMAP_CAP_SASL_IR)) {
-		buf_printf(&cmd, " %s", b64.data);
+		/* RFC 4959: an empty initial response is "=" on the command line */
+		buf_printf(&cmd, " %s", b64.len > 0 ? b64.data : "=");
 		shown++;
 	} else if (has) {
-		ar.initial = b64.data;
+		ar.initial = b64.data != NULL ? b64.data : "";
 	}
 	rc = imap_cmd(im, cmd.data, shown, &h, &st, text, sizeof text, err);
 	if (rc != 0)

@@ -362,6 +362,11 @@ read_password(const struct account *a, char *buf, size_t size)
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
 		quiet.c_lflag |= ICANON;
+		/* Ctrl-\ and Ctrl-Z would leave the terminal without echo
+		 * (SIGQUIT kills, SIGTSTP stops, neither comes back here):
+		 * off while the password is typed; Ctrl-C still works */
+		quiet.c_cc[VQUIT] = _POSIX_VDISABLE;
+		quiet.c_cc[VSUSP] = _POSIX_VDISABLE;
 		if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) != 0)
 			tty = 0;
 	}

@@ -87,6 +87,8 @@ struct sasl {
 	size_t sig_len;
 	/* OAuth2 */
 	char server_error[300];
+	int answered_error;        /* the one error challenge was answered */
+	int public_response;       /* the last response holds no secret */
 };
 
 /* Server text for a message: NUL bytes would cut it (the log escapes the rest). */
@@ -131,6 +133,12 @@ sasl_free(struct sasl *s)
 	buf_free(&s->gs2);
 	wipe(s, sizeof *s);
 	free(s);
+}
+
+int
+sasl_response_public(const struct sasl *s)
+{
+	return s->public_response;
 }
 
 const char *
@@ -256,15 +264,21 @@ scram_final(struct sasl *s, const char *in, size_t len, struct buf *out, struct 
 	    !printable_no_comma(nonce, nlen))
 		return err_set(err, MF_EAUTH, "the server's SCRAM nonce does not extend the one this client sent, "
 		    "so the exchange may be replayed or tampered with; not logging in");
-	if (ilen == 0 || ilen > 10 || strspn(iter, "0123456789") < ilen)
+	for (size_t i = 0; i < ilen; i++) {
+		if (iter[i] < '0' || iter[i] > '9')
+			return err_set(err, MF_EAUTH, "the server's SCRAM iteration count is not a number; "
+			    "ask the server's administrator");
+		/* no overflow: anything past the maximum is refused below */
+		if (iterations <= SCRAM_ITERATIONS_MAX)
+			iterations = iterations * 10 + (unsigned long)(iter[i] - '0');
+	}
+	if (ilen == 0)
 		return err_set(err, MF_EAUTH, "the server's SCRAM iteration count is not a number; "
 		    "ask the server's administrator");
-	for (size_t i = 0; i < ilen; i++)
-		iterations = iterations * 10 + (unsigned long)(iter[i] - '0');
 	if (iterations < 1 || iterations > SCRAM_ITERATIONS_MAX)
-		return err_set(err, MF_EAUTH, "the server asks for %lu SCRAM iterations, outside 1 to %u; "
+		return err_set(err, MF_EAUTH, "the server asks for %.*s SCRAM iterations, outside 1 to %u; "
 		    "refused (it would be unsafe or take too long), ask the server's administrator",
-		    iterations, SCRAM_ITERATIONS_MAX);
+		    (int)ilen, iter, SCRAM_ITERATIONS_MAX);
 	buf_init(&salt, 0);
 	if (slen == 0 || base64_decode(&salt, salt64, slen) < 0 || salt.len == 0) {
 		buf_free(&salt);
@@ -431,6 +445,7 @@ sasl_step(struct sasl *s, const unsigned char *in, size_t len, struct buf *out, 
 {
 	int step = ++s->steps;
 
+	s->public_response = 0;
 	switch (s->mech) {
 	case SASL_PLAIN:
 		break;
@@ -449,19 +464,25 @@ sasl_step(struct sasl *s, const unsigned char *in, size_t len, struct buf *out, 
 	case SASL_OAUTHBEARER:
 		/* An error: keep what it says, and answer so the server
 		 * ends the exchange with its tagged reply (RFC 7628 3.2.3:
-		 * a single ^A; XOAUTH2: an empty response). */
-		if (s->server_error[0] == '\0') {
+		 * a single ^A; XOAUTH2: an empty response).  Once. */
+		if (!s->answered_error) {
+			s->answered_error = 1;
 			oauth_error(s, in, len);
+			if (s->server_error[0] == '\0')
+				snprintf(s->server_error, sizeof s->server_error, "(an empty error)");
 			if (s->mech == SASL_OAUTHBEARER)
 				buf_append(out, "\001", 1);
+			s->public_response = 1;
 			return 0;
 		}
 		break;
 	default:
 		if (s->state == SCRAM_FIRST)
 			return scram_final(s, (const char *)in, len, out, err);
-		if (s->state == SCRAM_FINAL)
-			return scram_verify(s, (const char *)in, len, err); /* the answer is empty */
+		if (s->state == SCRAM_FINAL) {
+			s->public_response = 1; /* the answer is empty */
+			return scram_verify(s, (const char *)in, len, err);
+		}
 		break;
 	}
 	return err_set(err, MF_EAUTH, "the server sent an unexpected %s challenge; check user and password, "

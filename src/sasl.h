@@ -76,6 +76,10 @@ int sasl_start(struct sasl *s, struct buf *out, int *has, struct mf_error *err);
  * error challenge is answered as its RFC says and remembered for
  * sasl_server_error(). */
 int sasl_step(struct sasl *s, const unsigned char *in, size_t len, struct buf *out, struct mf_error *err);
+/* Whether the last response of sasl_step() holds nothing secret (an
+ * empty SCRAM acknowledgement, the answer to an OAuth2 error), so the
+ * trace may show it; otherwise it is masked. */
+int sasl_response_public(const struct sasl *s);
 /* The server said the exchange succeeded: 0 if this side agrees (SCRAM:
  * the server's signature was verified), else MF_EAUTH with err set. */
 int sasl_check_success(struct sasl *s, struct mf_error *err);

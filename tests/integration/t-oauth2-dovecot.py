@@ -81,8 +81,13 @@ def test(t):
                           r"\(status [^)]*\) and said NO" % auth.upper(), r.stderr),
                 "auth = %s: the error gives the server's reason" % auth, r.stderr)
         if auth == "oauthbearer":
-            t.check(re.search(r"^mailfetch: acct: IMAP> \*$", r.stderr, re.M) is not None,
-                    "OAUTHBEARER: the error challenge was answered", r.stderr)
+            t.check(re.search(r"^mailfetch: acct: IMAP> AQ==$", r.stderr, re.M) is not None,
+                    "OAUTHBEARER: the error challenge was answered with ^A (shown: it is no secret)", r.stderr)
+        else:
+            t.check(re.search(r"^mailfetch: acct: IMAP> $", r.stderr, re.M) is not None,
+                    "XOAUTH2: the error challenge was answered with an empty line", r.stderr)
+        t.check(not re.search(r"^mailfetch: acct: IMAP> \*$", r.stderr, re.M),
+                "the exchange was answered, not cancelled", r.stderr)
         t.check("UID FETCH" not in r.stderr, "auth = %s: nothing fetched" % auth)
         t.eq(runs(), n + 1, "auth = %s: oauth_token_command ran" % auth)
         t.check(token.encode() not in r.out + r.err, "auth = %s: the expired token is not in the output" % auth)

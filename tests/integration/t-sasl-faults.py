@@ -12,10 +12,12 @@ wrong, and nothing is selected or fetched:
 And what works:
   SCRAM-SHA-256-PLUS with tls-server-end-point over TLS 1.2 (checked by
   the fake) and with tls-exporter over TLS 1.3 (type and size checked;
-  the value itself is checked by tests/unit/test-channel-binding);
+  the value itself is checked by tests/unit/test-sasl against the server
+  side of a real session);
   SCRAM-SHA-1-PLUS; a server offering no -PLUS gets "y" (we could bind);
   a client told not to use -PLUS where it is offered says "n", never
-  the "y" that would read as a downgrade; SCRAM without SASL-IR.
+  the "y" that would read as a downgrade, also when the -PLUS offered is
+  of the other hash; SCRAM without SASL-IR.
 Without TLS (allow_plaintext), SCRAM is preferred to PLAIN.
 LOGINDISABLED with nothing usable: exit 3 naming what the server offers."""
 
@@ -65,6 +67,8 @@ def test(t):
         ("1.2", ("SCRAM-SHA-1-PLUS", "SCRAM-SHA-1"), "auto", "SCRAM-SHA-1-PLUS", "p=tls-server-end-point,,"),
         (None, ("SCRAM-SHA-256",), "auto", "SCRAM-SHA-256", "y,,"),
         (None, ("SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"), "scram-sha-256", "SCRAM-SHA-256", "n,,"),
+        (None, ("SCRAM-SHA-1-PLUS", "SCRAM-SHA-256"), "auto", "SCRAM-SHA-256", "n,,"),
+        (None, ("SCRAM-SHA-256-PLUS", "SCRAM-SHA-1"), "scram-sha-1", "SCRAM-SHA-1", "n,,"),
     )
     for tls_max, mechs, auth, want_mech, want_gs2 in cases:
         for sasl_ir in (True, False):

@@ -134,7 +134,9 @@ test_scram_refusals(void **state)
 	scram_refuses("r=abc1 2,s=QSXCR+Q6sek8bf92,i=4096", "does not extend");    /* not printable */
 	scram_refuses("r=abc123,s=QSXCR+Q6sek8bf92,i=0", "0 SCRAM iterations");
 	scram_refuses("r=abc123,s=QSXCR+Q6sek8bf92,i=100000000", "100000000 SCRAM iterations");
-	scram_refuses("r=abc123,s=QSXCR+Q6sek8bf92,i=99999999999", "not a number");
+	scram_refuses("r=abc123,s=QSXCR+Q6sek8bf92,i=99999999999", "99999999999 SCRAM iterations");
+	scram_refuses("r=abc123,s=QSXCR+Q6sek8bf92,i=4294971296", "4294971296 SCRAM iterations"); /* wraps 32 bits */
+	scram_refuses("r=abc123,s=QSXCR+Q6sek8bf92,i=12a", "not a number");
 	scram_refuses("r=abc123,s=QSXCR+Q6sek8bf92,i=-1", "not a number");
 	scram_refuses("r=abc123,s=QSXCR+Q6sek8bf92,i=", "not a number");
 	scram_refuses("r=abc123,s=%%%,i=4096", "salt is not valid base64");
@@ -249,6 +251,18 @@ test_oauth(void **state)
 	assert_int_equal(sasl_step(s, (const unsigned char *)"not json", 8, &out, &err), 0);
 	assert_int_equal(out.len, 0);
 	assert_string_equal(sasl_server_error(s), "not json");
+	assert_int_equal(sasl_response_public(s), 1);
+	sasl_free(s);
+
+	/* an empty error challenge is answered once too, and only once */
+	buf_reset(&out);
+	s = sasl_new(SASL_OAUTHBEARER, &p);
+	assert_int_equal(sasl_start(s, &out, &has, &err), 0);
+	buf_reset(&out);
+	assert_int_equal(sasl_step(s, (const unsigned char *)"", 0, &out, &err), 0);
+	assert_int_equal(out.len, 1);
+	assert_int_equal(sasl_step(s, (const unsigned char *)"", 0, &out, &err), MF_EAUTH);
+	assert_string_equal(sasl_server_error(s), "(an empty error)");
 	sasl_free(s);
 	buf_free(&out);
 }
@@ -330,8 +344,10 @@ serve(int fd, int max_version, EVP_PKEY *key, X509 *cert)
 		_exit(2);
 	}
 	memset(data, 0, sizeof data);
+	/* tls-server-end-point per RFC 5929: the certificate's own signature
+	 * hash (SHA-384 here) */
 	if (SSL_export_keying_material(ssl, data, 32, "EXPORTER-Channel-Binding", 24, NULL, 0, 0) != 1 ||
-	    X509_digest(cert, EVP_sha256(), data + 64, &n) != 1 || SSL_write(ssl, data, sizeof data) != (int)sizeof data)
+	    X509_digest(cert, EVP_sha384(), data + 64, &n) != 1 || SSL_write(ssl, data, sizeof data) != (int)sizeof data)
 		_exit(3);
 	SSL_shutdown(ssl);
 	_exit(0);
@@ -387,12 +403,10 @@ channel_binding(int max_version, const char *want_type)
 		assert_int_equal(len, 32);
 		assert_memory_equal(got, theirs, 32);
 	} else {
-		/* the certificate is signed with SHA-384: its end-point hash is SHA-384 */
-		unsigned char h384[64];
-		unsigned int n384 = 0;
-		assert_int_equal(X509_digest(cert, EVP_sha384(), h384, &n384), 1);
-		assert_int_equal(len, n384);
-		assert_memory_equal(got, h384, n384);
+		/* the certificate is signed with SHA-384: the server's end-point
+		 * value is its SHA-384 (48 bytes), not SHA-256 */
+		assert_int_equal(len, 48);
+		assert_memory_equal(got, theirs + 64, 48);
 	}
 	tls_free(t);
 	close(sv[0]);
