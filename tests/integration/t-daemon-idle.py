@@ -112,10 +112,9 @@ def test(t):
     d.kill(signal.SIGHUP)
     t.check(h.wait_for(lambda: os.path.exists(log) and "config re-read" in logtext(), timeout=20),
             "after SIGHUP the daemon writes to a new log file", h.read_file(log + ".1")[-500:])
-    texts = ns.texts()
-    t.check(any(m.startswith("RELOADING=1") for m in texts) and
-            [m.startswith("READY=1") for m in texts].count(True) >= 2, "SIGHUP: RELOADING=1, then READY=1 again",
-            texts)
+    t.check(h.wait_for(lambda: any(m.startswith("RELOADING=1") for m in ns.texts()) and
+                       [m.startswith("READY=1") for m in ns.texts()].count(True) >= 2, timeout=10),
+            "SIGHUP: RELOADING=1, then READY=1 again", ns.texts())
     m = h.sample_message(610, 900, subject="after rotation")
     dv.append("alice", "Lists", m, create=False)
     sent.append(m)
