@@ -291,7 +291,8 @@ class FetchmailSmtp(Fetchmail):
 
     def delivery(self, ctx):
         # fetchmail's own default: forward by SMTP, here to the benchmark's
-        # Exim; RCPT TO is the local name (is ... here) @localhost
+        # Exim; RCPT TO is the local name (is ... here) @ the smtphost,
+        # <sink@127.0.0.1>
         return ["  smtphost %s" % _fm_quote("127.0.0.1/%d" % ctx.sinks.smtp_port)], \
             ctx.sinks.smtp_out, "exim-spool", ("Received", "Return-Path")
 
