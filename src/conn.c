@@ -100,14 +100,19 @@ conn_free(struct conn *c)
 }
 
 int
-conn_start_tls(struct conn *c, const char *host, const struct tls_opts *o, struct mf_error *err)
+conn_start_tls(struct conn *c, const char *host, const struct tls_opts *o, int implicit, struct mf_error *err)
 {
-	char peek[1];
+	char peek[8];
 	ssize_t n;
 
 	/* Before our ClientHello a TLS server has nothing to say: any byte
-	 * buffered or waiting now was injected in plaintext. */
+	 * buffered or waiting now was injected in plaintext (after STARTTLS)
+	 * or is a plaintext greeting (tls = implicit on the wrong port). */
 	n = recv(c->fd, peek, sizeof peek, MSG_PEEK | MSG_DONTWAIT);
+	if (implicit && c->rlen == 0 && n > 0)
+		return err_set(err, MF_ECONNECT, "the server greeted in plain text (\"%.*s...\") where a TLS handshake "
+		    "was due: this port wants STARTTLS or no TLS; use tls = starttls (usually port 143)",
+		    (int)strcspn(peek, "\r\n") < (int)n ? (int)strcspn(peek, "\r\n") : (int)n, peek);
 	if (c->rlen > 0 || n > 0)
 		return err_set(err, MF_EPROTO, "server sent data after its STARTTLS reply, before the TLS handshake "
 		    "(STARTTLS injection?); refusing to continue, report this to the server's administrator");

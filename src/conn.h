@@ -19,9 +19,11 @@ struct conn *conn_new(int fd, int timeout_ms, const char *who, const char *proto
 /* Closes (TLS close_notify, then the socket) and frees; NULL is fine. */
 void conn_free(struct conn *c);
 
-/* Upgrades to TLS.  Refuses (MF_EPROTO) if the server has sent anything
- * we have not consumed: after a STARTTLS reply that is an injection. */
-int conn_start_tls(struct conn *c, const char *host, const struct tls_opts *o, struct mf_error *err);
+/* Upgrades to TLS.  Refuses if the server has sent anything we have not
+ * consumed: after a STARTTLS reply that is an injection (MF_EPROTO); on
+ * a connection that starts with TLS (implicit) it is a plaintext
+ * greeting, the wrong port or mode (MF_ECONNECT). */
+int conn_start_tls(struct conn *c, const char *host, const struct tls_opts *o, int implicit, struct mf_error *err);
 
 /* Whether the server has sent anything (buffered, or readable within
  * timeout_ms): 1 yes, 0 not yet. */

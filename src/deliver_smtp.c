@@ -350,7 +350,7 @@ starttls(struct sink *s, struct smtp *m, int *temporary, struct mf_error *err)
 		return refused(m, STEP_STARTTLS, &r, temporary, err);
 	memset(&to, 0, sizeof to);
 	to.min_version = s->acct->tls_min_version;
-	if (conn_start_tls(m->conn, m->host, &to, err) != 0) {
+	if (conn_start_tls(m->conn, m->host, &to, 0, err) != 0) {
 		/* tls.c's advice names the IMAP server's keys. */
 		char why[sizeof err->msg], *todo;
 		snprintf(why, sizeof why, "%s", err->msg);

@@ -110,7 +110,8 @@ progress(struct session *s)
 	long now = net_now_ms(), took = now - s->f_start_ms;
 	char got[32], rate[32], left[32] = "";
 
-	if (!log_status_wanted() || took < 500 || (now - s->f_drawn_ms < 200 && s->f_handled < s->f_total))
+	if (s->opts == NULL || s->opts->no_progress || !log_status_wanted() || took < 500 ||
+	    (now - s->f_drawn_ms < 200 && s->f_handled < s->f_total))
 		return;
 	s->f_drawn_ms = now;
 	human_bytes(got, sizeof got, (double)s->f_bytes);
@@ -803,7 +804,7 @@ session_open(struct session *s, struct mf_error *err)
 	}
 	s->conn = conn_new(fd, a->timeout * 1000, a->name, "IMAP");
 	s->imap = imap_new(s->conn, a->name);
-	if (a->tls == TLS_IMPLICIT && (rc = conn_start_tls(s->conn, a->host, &to, err)) != 0)
+	if (a->tls == TLS_IMPLICIT && (rc = conn_start_tls(s->conn, a->host, &to, 1, err)) != 0)
 		goto out;
 	if (a->tls != TLS_IMPLICIT && (rc = check_not_tls(s, err)) != 0)
 		goto out;

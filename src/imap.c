@@ -358,7 +358,7 @@ imap_starttls(struct imap *im, const char *host, const struct tls_opts *o, struc
 	if (st != IMAP_ST_OK)
 		return err_set(err, MF_EPROTO, "server refused STARTTLS (%s); not logging in without TLS, "
 		    "use tls = implicit on port 993 if the server offers it", text);
-	if (conn_start_tls(im->conn, host, o, err) != 0)
+	if (conn_start_tls(im->conn, host, o, 0, err) != 0)
 		return err->code;
 	/* Trust nothing learned before the handshake. */
 	im->caps = 0;
@@ -1230,10 +1230,17 @@ imap_idle_read(struct imap *im, unsigned *events, struct mf_error *err)
 	if (imap_read(im, NULL, &r, err) != 0)
 		return err->code;
 	if (r->kind == IMAP_RESP_TAGGED)
-		return err_set(err, MF_ESERVER, "server ended IDLE (%s %s); starting again",
+		return err_set(err, MF_ESERVER, "server ended IDLE (%s %s); reconnecting",
 		    r->status == IMAP_ST_OK ? "OK" : r->status == IMAP_ST_NO ? "NO" : "BAD", r->text ? r->text : "");
 	if (r->kind == IMAP_RESP_UNTAGGED && r->status == IMAP_ST_BYE)
 		return err_set(err, MF_ESERVER, "server closed the connection: %s", im->bye);
+	if (r->code != NULL && strcmp(r->code, "NOTIFICATIONOVERFLOW") == 0) {
+		/* RFC 5465 5.8: the server has stopped notifying; mail may have
+		 * come meanwhile, and the watch must be set up again */
+		(*events)++;
+		return err_set(err, MF_ESERVER, "server dropped its notifications (NOTIFICATIONOVERFLOW); "
+		    "watching again");
+	}
 	*events += (unsigned)is_event(r);
 	return 0;
 }

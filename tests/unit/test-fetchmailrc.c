@@ -257,7 +257,7 @@ test_writer(void **state)
 	expect_in("poll h user a password p user b password q", "\n[h-a]\n");
 	expect_in("poll h user a password p\npoll h user a password q", "\n[h-a-2]\n");
 	expect_in("poll defaults.example user u password p\npoll \"defaults\" user v password q", "\n[defaults-2]\n");
-	expect_in("set daemon 60\npoll h user u password p", "OnUnitActiveSec=60");
+	expect_in("set daemon 60\npoll h user u password p", "mailfetch --daemon 60");
 	expect_in("defaults proto imap keep mda \"m -d %T\"\npoll h user u password p", "\nkeep = yes\n");
 	expect_in("defaults proto imap keep mda \"m -d %T\"\npoll h user u password p", "\nmda = m -d %T\n");
 	/* A control character never starts a line of its own in a comment. */
