@@ -78,7 +78,6 @@ struct maildir {
 	int dirfd, tmpfd, newfd, curfd;
 	long pid;                        /* ours, for unique names */
 	char host[MAILDIR_HOST_MAX + 1]; /* escaped host name */
-	unsigned long count;             /* unique names made (the Q part) */
 	struct md_file *files;           /* the batch since the last commit */
 	size_t nfiles, cap, nopen;
 	size_t first_open;               /* files[0..first_open) are fsynced and closed */
@@ -532,7 +531,11 @@ maildir_unique(struct maildir *m, struct md_file *f)
 	gettimeofday(&tv, NULL);
 	f->sec = (long long)tv.tv_sec;
 	f->usec = (long)tv.tv_usec;
-	f->q = ++m->count;
+	/* one count for the whole process: two threads of one daemon may
+	 * write into the same Maildir in the same microsecond */
+	static unsigned long made;
+	(void)m;
+	f->q = __atomic_add_fetch(&made, 1, __ATOMIC_RELAXED);
 }
 
 /* The converted message (LF line ends, no From_ line, no quoting, no

@@ -9,6 +9,8 @@
 struct fetch_opts {
 	int check_only;   /* --check: count, fetch and change nothing */
 	int json;         /* --json: nothing on stdout but the caller's summary */
+	int no_progress;  /* polls run side by side: no progress line (they would
+	                   * overwrite each other's) */
 	int quiet_auth;   /* the daemon, after an authentication failure: a
 	                   * failed login again is said at -v only */
 };

@@ -57,6 +57,11 @@
 #define SCHED_RETRY_MIN_MS   5000L   /* first retry after a failed poll; doubles up to the interval */
 #define SCHED_AUTH_RETRY_MS  (10L * 60 * 1000) /* after a refused login; doubles up to: */
 #define SCHED_AUTH_RETRY_MAX_MS (60L * 60 * 1000)
+#define WATCH_STABLE_MS      60000L  /* a watch connection that lasted this long resets the backoff */
+#define WATCH_REPOLL_MS      30000L  /* a reconnected watch polls, unless a poll ended this recently */
+#define WATCH_KEEPIDLE_S     120     /* TCP keepalive on watch connections: first probe after, */
+#define WATCH_KEEPINTVL_S    30      /* then every, */
+#define WATCH_KEEPCNT        4       /* and this many unanswered probes end it */
 
 /* secrets and config */
 #define PASSWORD_MAX         4096u  /* also an OAuth2 token */

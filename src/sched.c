@@ -16,11 +16,14 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,6 +80,7 @@ sched_once(const struct config *cfg, const int *selected, const struct fetch_opt
     struct account_report *reps, size_t *npolled)
 {
 	struct once o = { .cfg = cfg, .selected = selected, .fo = fo, .reps = reps };
+	struct fetch_opts local;
 	size_t nsel = 0, nthreads, started = 0;
 	pthread_t *th;
 	pthread_attr_t at;
@@ -89,6 +93,15 @@ sched_once(const struct config *cfg, const int *selected, const struct fetch_opt
 	}
 	pthread_mutex_init(&o.mu, NULL);
 	nthreads = nsel < (size_t)cfg->parallel ? nsel : (size_t)cfg->parallel;
+	/* --check prints a line per folder as it goes: one account after
+	 * the other keeps them in the file's order */
+	if (fo->check_only && !fo->json)
+		nthreads = 1;
+	if (nthreads > 1) {
+		local = *fo;
+		local.no_progress = 1;
+		o.fo = &local;
+	}
 	if (nthreads <= 1) {
 		once_worker(&o);
 	} else {
@@ -139,6 +152,7 @@ struct worker {
 	/* under sc->mu */
 	int poll_now, quit;
 	long due_ms;
+	long polled_ms;               /* when the last poll ended; 0: none yet */
 	unsigned seed;                /* for the jitter of retries */
 };
 
@@ -146,8 +160,10 @@ struct sched {
 	pthread_mutex_t mu;
 	pthread_cond_t slots;         /* a poll slot came free */
 	int busy, parallel;
-	struct worker **w;
+	struct worker **w;            /* the accounts being served */
 	size_t nw;
+	struct worker **ret;          /* asked to stop, their threads not yet ended */
+	size_t nret;
 	struct cfgref *refs;          /* every config still in use, the current one first */
 	const struct sched_opts *o;
 };
@@ -156,6 +172,19 @@ static long
 interval_ms(const struct worker *w)
 {
 	return (long)(w->a->poll_interval > 0 ? w->a->poll_interval : w->sc->o->interval) * 1000;
+}
+
+/* A condition variable whose timed waits follow the monotonic clock: a
+ * clock stepped back must not stall a thread. */
+static void
+cond_init(pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
 }
 
 /* Waits on cv for at most ms (in slices, to see a stop); call with sc->mu held. */
@@ -168,7 +197,7 @@ timed_wait(struct sched *sc, pthread_cond_t *cv, long ms)
 		ms = STOP_CHECK_MS;
 	if (ms < 1)
 		ms = 1;
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += ms / 1000;
 	ts.tv_nsec += (ms % 1000) * 1000000L;
 	if (ts.tv_nsec >= 1000000000L) {
@@ -185,7 +214,7 @@ timed_wait(struct sched *sc, pthread_cond_t *cv, long ms)
  * poll), with up to a quarter more at random so that accounts of one
  * server do not all come back at once. */
 static long
-retry_ms(struct worker *w, int status, int failures)
+retry_ms(struct worker *w, int status, int failures, unsigned *seed)
 {
 	long cap = interval_ms(w), d;
 
@@ -202,7 +231,7 @@ retry_ms(struct worker *w, int status, int failures)
 		d *= 2;
 	if (d > cap)
 		d = cap;
-	return d + (long)(rand_r(&w->seed) % (unsigned)(d / 4 + 1));
+	return d + (long)(rand_r(seed) % (unsigned)(d / 4 + 1));
 }
 
 /* Statuses after which the account is retried sooner than its interval:
@@ -223,7 +252,7 @@ poller(void *arg)
 
 	pthread_mutex_lock(&sc->mu);
 	for (;;) {
-		struct fetch_opts fo = { 0 };
+		struct fetch_opts fo = { .no_progress = 1 };
 		int rc;
 
 		while (!w->quit && !signals_stop() && !w->poll_now && net_now_ms() < w->due_ms)
@@ -245,10 +274,11 @@ poller(void *arg)
 
 		pthread_mutex_lock(&sc->mu);
 		sc->busy--;
+		w->polled_ms = net_now_ms();
 		pthread_cond_broadcast(&sc->slots);
 		if (is_failure(rc)) {
 			failures = last == rc || !is_failure(last) ? failures + 1 : 1;
-			w->due_ms = net_now_ms() + retry_ms(w, rc, failures);
+			w->due_ms = net_now_ms() + retry_ms(w, rc, failures, &w->seed);
 			log_info(w->a->name, "next try in %ld s", (w->due_ms - net_now_ms() + 999) / 1000);
 		} else {
 			failures = 0;
@@ -282,9 +312,24 @@ watch_close(struct watch *ws, size_t n, int polite)
 	}
 }
 
+/* Keepalive on a watch connection: it is quiet for up to idle_restart
+ * seconds, and a NAT box or a suspended laptop may drop it without a
+ * word; the kernel then notices within a few minutes. */
+static void
+keepalive(struct conn *c)
+{
+	int fd = conn_fd(c), on = 1, idle = WATCH_KEEPIDLE_S, intvl = WATCH_KEEPINTVL_S, cnt = WATCH_KEEPCNT;
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+}
+
 /* Opens the watch: one connection with NOTIFY for every folder, or one
- * per folder with IDLE.  Returns how many connections are idling, 0 with
- * err set on failure, or -1 when the server offers no IDLE at all. */
+ * per folder with IDLE (also where the server refuses the NOTIFY it
+ * offers).  Returns how many connections are idling, 0 with err set on
+ * failure, or -1 when the server offers no IDLE at all. */
 static int
 watch_open(struct worker *w, struct watch *ws, struct mf_error *err)
 {
@@ -295,22 +340,28 @@ watch_open(struct worker *w, struct watch *ws, struct mf_error *err)
 	if (fetch_connect(a, &ws[0].conn, &ws[0].imap, err) != 0)
 		return 0;
 	n = 1;
+	keepalive(ws[0].conn);
 	if (!imap_has_cap(ws[0].imap, IMAP_CAP_IDLE)) {
 		watch_close(ws, n, 0);
 		return -1;
 	}
 	if (imap_has_cap(ws[0].imap, IMAP_CAP_NOTIFY)) {
-		if (imap_notify_set(ws[0].imap, a->folders, a->nfolders, err) != 0 ||
-		    imap_idle_start(ws[0].imap, &ev, err) != 0)
+		if (imap_notify_set(ws[0].imap, a->folders, a->nfolders, err) == 0) {
+			if (imap_idle_start(ws[0].imap, &ev, err) != 0)
+				goto fail;
+			log_info(a->name, "watching %zu folder%s with NOTIFY", a->nfolders, a->nfolders == 1 ? "" : "s");
+			return 1;
+		}
+		if (!err->reply)
 			goto fail;
-		log_info(a->name, "watching %zu folder%s with NOTIFY", a->nfolders, a->nfolders == 1 ? "" : "s");
-		return 1;
+		log_info(a->name, "%s; watching with IDLE instead", err->msg);
 	}
 	for (size_t i = 0; i < a->nfolders; i++) {
 		if (i > 0) {
 			if (fetch_connect(a, &ws[i].conn, &ws[i].imap, err) != 0)
 				goto fail;
 			n++;
+			keepalive(ws[i].conn);
 		}
 		if (imap_examine(ws[i].imap, a->folders[i], err) != 0 || imap_idle_start(ws[i].imap, &ev, err) != 0)
 			goto fail;
@@ -367,11 +418,15 @@ watcher(void *arg)
 	struct watch *ws = xcalloc(nmax, sizeof *ws);
 	struct pollfd *pf = xcalloc(nmax, sizeof *pf);
 	int failures = 0, first = 1;
+	unsigned seed = w->seed ^ 0x5a5a5a5au; /* its own: the poller's is under the mutex */
 
 	while (!quitting(w)) {
 		struct mf_error err = { 0 };
-		long started;
+		long started, opened;
 		int n = watch_open(w, ws, &err);
+
+		if (n != 0 && first && failures > 0)
+			first = 0; /* the first watch came late: mail may have come before it */
 
 		if (n < 0) {
 			log_warn(a->who, "the server offers no IDLE, so idle = yes cannot work; polling every %ld s "
@@ -386,14 +441,24 @@ watcher(void *arg)
 				log_warn(a->who, "cannot watch for new mail: %s; trying again", err.msg);
 			else
 				log_info(a->name, "cannot watch for new mail: %s", err.msg);
-			nap(w, retry_ms(w, err.code == MF_EAUTH ? MF_EAUTH : MF_ESERVER, failures));
+			nap(w, retry_ms(w, err.code == MF_EAUTH ? MF_EAUTH : MF_ESERVER, failures, &seed));
 			continue;
 		}
-		if (!first || failures > 0)
-			poke(w);
+		/* Mail may have come while nobody watched: a poll now, or, if
+		 * one ended a moment ago, WATCH_REPOLL_MS after it (a server
+		 * that drops every connection must not get a poll on every
+		 * reconnect, nor mail wait for the interval). */
+		if (!first) {
+			pthread_mutex_lock(&w->sc->mu);
+			if (w->polled_ms == 0 || net_now_ms() - w->polled_ms >= WATCH_REPOLL_MS)
+				w->poll_now = 1;
+			else if (w->due_ms > w->polled_ms + WATCH_REPOLL_MS)
+				w->due_ms = w->polled_ms + WATCH_REPOLL_MS;
+			pthread_cond_broadcast(&w->cv);
+			pthread_mutex_unlock(&w->sc->mu);
+		}
 		first = 0;
-		failures = 0;
-		started = net_now_ms();
+		started = opened = net_now_ms();
 		while (!quitting(w)) {
 			unsigned events = 0;
 			int ready = 0, rc = 0;
@@ -431,9 +496,11 @@ watcher(void *arg)
 			break;
 		}
 		watch_close(ws, (size_t)n, 0);
-		failures++;
+		/* a connection that lasted a while was a success: start the
+		 * backoff again; one dropped at once counts as a failure */
+		failures = net_now_ms() - opened >= WATCH_STABLE_MS ? 1 : failures + 1;
 		log_info(a->name, "watch connection lost: %s; reconnecting", err.msg);
-		nap(w, retry_ms(w, MF_ESERVER, failures));
+		nap(w, retry_ms(w, MF_ESERVER, failures, &seed));
 	}
 	free(pf);
 	free(ws);
@@ -476,6 +543,7 @@ worker_start(struct sched *sc, struct cfgref *ref, const struct account *a, unsi
 {
 	struct worker *w = xcalloc(1, sizeof *w);
 	pthread_attr_t at;
+	int e;
 
 	w->sc = sc;
 	w->ref = ref;
@@ -483,16 +551,20 @@ worker_start(struct sched *sc, struct cfgref *ref, const struct account *a, unsi
 	w->fingerprint = fingerprint(a);
 	w->seed = seed;
 	w->due_ms = 0; /* a first poll at once */
-	pthread_cond_init(&w->cv, NULL);
+	cond_init(&w->cv);
 	ref->users++;
 	thread_attr(&at);
-	w->has_poller = pthread_create(&w->poller, &at, poller, w) == 0;
-	if (a->idle)
-		w->has_watcher = pthread_create(&w->watcher, &at, watcher, w) == 0;
+	if ((e = pthread_create(&w->poller, &at, poller, w)) == 0)
+		w->has_poller = 1;
+	else
+		log_error(a->who, "cannot start a thread for this account (%s); it is not polled; "
+		    "the system may be short of memory or threads", strerror(e));
+	if (a->idle && (e = pthread_create(&w->watcher, &at, watcher, w)) == 0)
+		w->has_watcher = 1;
+	else if (a->idle)
+		log_error(a->who, "cannot start a thread to watch this account (%s); it is polled on its timer",
+		    strerror(e));
 	pthread_attr_destroy(&at);
-	if (!w->has_poller)
-		log_error(a->who, "cannot start a thread for this account (%s); it is not polled",
-		    strerror(errno));
 	return w;
 }
 
@@ -506,28 +578,26 @@ worker_quit(struct worker *w)
 	pthread_mutex_unlock(&w->sc->mu);
 }
 
-/* Waits for the threads, at most until deadline_ms; 0 if they ended. */
+/* Reaps the worker's threads that have ended; 0 once both have. */
+static int
+worker_reap(struct worker *w)
+{
+	if (w->has_poller && pthread_tryjoin_np(w->poller, NULL) == 0)
+		w->has_poller = 0;
+	if (w->has_watcher && pthread_tryjoin_np(w->watcher, NULL) == 0)
+		w->has_watcher = 0;
+	return w->has_poller || w->has_watcher ? -1 : 0;
+}
+
+/* Waits for the threads until deadline_ms (monotonic); 0 if they ended. */
 static int
 worker_join(struct worker *w, long deadline_ms)
 {
-	struct timespec ts;
-	long left = deadline_ms - net_now_ms();
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	if (left < 0)
-		left = 0;
-	ts.tv_sec += left / 1000;
-	ts.tv_nsec += (left % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
+	while (worker_reap(w) != 0) {
+		if (net_now_ms() >= deadline_ms)
+			return -1;
+		usleep(20 * 1000);
 	}
-	if (w->has_poller && pthread_timedjoin_np(w->poller, NULL, &ts) != 0)
-		return -1;
-	w->has_poller = 0;
-	if (w->has_watcher && pthread_timedjoin_np(w->watcher, NULL, &ts) != 0)
-		return -1;
-	w->has_watcher = 0;
 	return 0;
 }
 
@@ -569,10 +639,52 @@ served(const struct sched_opts *o, const char *name)
 	return 0;
 }
 
+static int
+has_worker(const struct sched *sc, const char *name)
+{
+	for (size_t i = 0; i < sc->nw; i++)
+		if (strcmp(sc->w[i]->a->name, name) == 0)
+			return 1;
+	for (size_t i = 0; i < sc->nret; i++)
+		if (strcmp(sc->ret[i]->a->name, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* Reaps the retiring workers whose threads have ended, and starts the
+ * accounts of the current config that have no worker (a changed one,
+ * whose old worker has just ended).  Never two workers for one account:
+ * they would poll it at once. */
+static void
+reap(struct sched *sc)
+{
+	struct config *cfg = sc->refs->cfg;
+	size_t k = 0;
+
+	for (size_t i = 0; i < sc->nret; i++) {
+		if (worker_reap(sc->ret[i]) == 0)
+			worker_free(sc->ret[i]);
+		else
+			sc->ret[k++] = sc->ret[i];
+	}
+	if (k == sc->nret)
+		return;
+	sc->nret = k;
+	for (size_t j = 0; j < cfg->naccounts; j++) {
+		if (!served(sc->o, cfg->accounts[j].name) || has_worker(sc, cfg->accounts[j].name))
+			continue;
+		sc->w = xreallocarray(sc->w, sc->nw + 1, sizeof *sc->w);
+		sc->w[sc->nw++] = worker_start(sc, sc->refs, &cfg->accounts[j], (unsigned)(getpid() ^ net_now_ms() ^ j));
+		log_info(cfg->accounts[j].name, "started with its new settings");
+	}
+	refs_collect(sc);
+}
+
 /* SIGHUP: the new config's accounts replace the old: unchanged ones keep
- * running untouched, removed and changed ones are stopped (after the poll
- * in hand), new and changed ones started.  A config that does not load
- * changes nothing. */
+ * running untouched, removed and changed ones are asked to stop (after
+ * the poll in hand; reap() collects them and starts the changed ones
+ * again), new ones start.  Nothing here waits for a thread.  A config
+ * that does not load changes nothing. */
 static void
 reload(struct sched *sc)
 {
@@ -614,32 +726,30 @@ reload(struct sched *sc)
 			continue;
 		}
 		worker_quit(w);
-		if (worker_join(w, net_now_ms() + STOP_GRACE_MS + 3000) != 0) {
-			log_error(w->a->who, "its poll did not end in time; it goes on under the old config");
-			keep[nkeep++] = w;
-			continue;
-		}
-		log_info(w->a->name, "stopped: removed or changed in the config");
-		worker_free(w);
+		sc->ret = xreallocarray(sc->ret, sc->nret + 1, sizeof *sc->ret);
+		sc->ret[sc->nret++] = w;
+		log_info(w->a->name, "stopping: removed or changed in the config");
 		removed++;
 	}
+	free(sc->w);
+	sc->w = keep;
+	sc->nw = nkeep;
 	pthread_mutex_lock(&sc->mu);
 	sc->parallel = cfg->parallel;
 	pthread_mutex_unlock(&sc->mu);
 	for (size_t k = 0; k < cfg->naccounts; k++) {
 		if (taken[k] || !served(o, cfg->accounts[k].name))
 			continue;
-		keep[nkeep++] = worker_start(sc, ref, &cfg->accounts[k], (unsigned)(getpid() ^ net_now_ms() ^ k));
+		if (has_worker(sc, cfg->accounts[k].name))
+			continue; /* changed: started again once its old worker has ended */
+		sc->w[sc->nw++] = worker_start(sc, ref, &cfg->accounts[k], (unsigned)(getpid() ^ net_now_ms() ^ k));
 		added++;
 	}
-	free(sc->w);
-	sc->w = keep;
-	sc->nw = nkeep;
 	free(taken);
-	/* the old current config may now be unused; the new one heads the list */
-	refs_collect(sc);
 	log_warn(NULL, "config re-read: %zu account%s started, %zu stopped, %zu unchanged", added, added == 1 ? "" : "s",
-	    removed, nkeep - added);
+	    removed, nkeep);
+	reap(sc);
+	refs_collect(sc);
 }
 
 int
@@ -648,10 +758,10 @@ sched_daemon(struct config *cfg, const struct sched_opts *o)
 	struct sched sc = { .o = o, .parallel = cfg->parallel };
 	long watchdog = sdn_watchdog_ms(), next_ping = 0, deadline;
 	char status[128];
-	int signo;
+	int signo, stuck = 0;
 
 	pthread_mutex_init(&sc.mu, NULL);
-	pthread_cond_init(&sc.slots, NULL);
+	cond_init(&sc.slots);
 	sc.refs = xcalloc(1, sizeof *sc.refs);
 	sc.refs->cfg = cfg;
 	sc.w = xcalloc(cfg->naccounts + 1, sizeof *sc.w);
@@ -664,13 +774,17 @@ sched_daemon(struct config *cfg, const struct sched_opts *o)
 	sdn_send(status);
 
 	while (!signals_stop()) {
-		int req;
+		int req, wait_ms = 60000;
 		long now = net_now_ms();
 		if (watchdog > 0 && now >= next_ping) {
 			sdn_send("WATCHDOG=1");
 			next_ping = now + watchdog / 2;
 		}
-		signals_wait(watchdog > 0 ? (int)(next_ping - now > 0 ? next_ping - now : 1) : 60000);
+		if (watchdog > 0)
+			wait_ms = (int)(next_ping - now > 0 ? next_ping - now : 1);
+		if (sc.nret > 0 && wait_ms > 200)
+			wait_ms = 200; /* workers on their way out: reap them soon */
+		signals_wait(wait_ms);
 		req = signals_take();
 		if (req & SIG_RELOAD) {
 			struct mf_error err = { 0 };
@@ -678,7 +792,8 @@ sched_daemon(struct config *cfg, const struct sched_opts *o)
 			if (log_reopen(&err) != 0)
 				log_error(NULL, "%s", err.msg);
 			reload(&sc);
-			snprintf(status, sizeof status, "READY=1\nSTATUS=serving %zu account%s", sc.nw, sc.nw == 1 ? "" : "s");
+			snprintf(status, sizeof status, "READY=1\nSTATUS=serving %zu account%s", sc.nw,
+			    sc.nw == 1 ? "" : "s");
 			sdn_send(status);
 		}
 		if (req & SIG_POLL) {
@@ -690,6 +805,8 @@ sched_daemon(struct config *cfg, const struct sched_opts *o)
 			}
 			pthread_mutex_unlock(&sc.mu);
 		}
+		if (sc.nret > 0)
+			reap(&sc);
 	}
 
 	signo = signals_stop();
@@ -701,15 +818,21 @@ sched_daemon(struct config *cfg, const struct sched_opts *o)
 	for (size_t i = 0; i < sc.nw; i++) {
 		if (worker_join(sc.w[i], deadline) != 0) {
 			log_error(sc.w[i]->a->who, "did not stop in time; exiting without it");
-			continue;
+			stuck = 1;
 		}
-		worker_free(sc.w[i]);
-		sc.w[i] = NULL;
 	}
-	/* a thread that did not stop still uses its config: leave it be, we exit */
+	for (size_t i = 0; i < sc.nret; i++)
+		if (worker_join(sc.ret[i], deadline) != 0)
+			stuck = 1;
+	if (stuck) {
+		/* a thread still runs: exit() would tear down what it uses */
+		fflush(NULL);
+		_exit(128 + signo);
+	}
 	for (size_t i = 0; i < sc.nw; i++)
-		if (sc.w[i] != NULL)
-			goto out;
+		worker_free(sc.w[i]);
+	for (size_t i = 0; i < sc.nret; i++)
+		worker_free(sc.ret[i]);
 	while (sc.refs != NULL) {
 		struct cfgref *r = sc.refs;
 		sc.refs = r->next;
@@ -717,6 +840,6 @@ sched_daemon(struct config *cfg, const struct sched_opts *o)
 		free(r);
 	}
 	free(sc.w);
-out:
+	free(sc.ret);
 	return 128 + signo;
 }
