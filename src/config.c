@@ -916,7 +916,7 @@ config_load(const char *path, const struct config_overrides *ov, struct config *
 	dictionary *d;
 	char fdpath[64], *text = NULL;
 	size_t textlen = 0;
-	int fd, nsec, has_password = 0, parallel = 4;
+	int fd, nsec, has_password = 0, parallel = PARALLEL_DEFAULT;
 
 	*out = NULL;
 	fd = open_checked(path, &st, err);
@@ -1106,7 +1106,7 @@ void
 config_print(const struct config *cfg, FILE *fp)
 {
 	fprintf(fp, "# %s\n", cfg->path);
-	if (cfg->parallel != 4)
+	if (cfg->parallel != PARALLEL_DEFAULT)
 		fprintf(fp, "\n[defaults]\nparallel = %d\n", cfg->parallel);
 	for (size_t i = 0; i < cfg->naccounts; i++)
 		config_print_account(&cfg->accounts[i], fp);

@@ -57,6 +57,11 @@ struct imap {
 	struct mark_job *marks; /* marks waiting for room in the pipeline */
 	size_t nmarks, marks_cap;
 	struct fetch_run *fetch_run; /* the imap_fetch in progress, if any */
+	struct {                /* watching with NOTIFY: the UIDNEXT last heard of each folder */
+		char name[128];
+		uint32_t uidnext;
+	} watched[32];
+	size_t nwatched;
 };
 
 /* UIDs to mark, queued until the pipeline has room: a large journal
@@ -1137,9 +1142,11 @@ imap_logout(struct imap *im, struct mf_error *err)
 	return imap_cmd(im, "LOGOUT", (size_t)-1, NULL, &st, NULL, 0, err);
 }
 
-/* Whether r may mean new mail, for a watcher. */
+/* Whether r may mean new mail, for a watcher.  A NOTIFY STATUS whose
+ * UIDNEXT has not grown (flags changed, a message expunged: a poll of our
+ * own causes both) is no news. */
 static int
-is_event(const struct imap_response *r)
+is_event(struct imap *im, const struct imap_response *r)
 {
 	if (r->kind != IMAP_RESP_UNTAGGED || r->name == NULL)
 		return 0;
@@ -1147,7 +1154,34 @@ is_event(const struct imap_response *r)
 		return 1;
 	if (strcmp(r->name, "RECENT") == 0)
 		return r->has_number && r->number > 0;
-	return strcmp(r->name, "STATUS") == 0;
+	if (strcmp(r->name, "STATUS") != 0)
+		return 0;
+	if (r->count >= 2 && (r->args[0].type == IMAP_ARG_ATOM || r->args[0].type == IMAP_ARG_STRING) &&
+	    r->args[1].type == IMAP_ARG_LIST) {
+		const struct imap_arg *l = r->args[1].list;
+		for (size_t i = 0; i + 1 < r->args[1].count; i += 2) {
+			uint32_t next;
+			size_t k;
+			if (!imap_arg_is_atom(&l[i], "UIDNEXT") || imap_arg_number(&l[i + 1], &next) < 0)
+				continue;
+			for (k = 0; k < im->nwatched; k++)
+				if (strcmp(im->watched[k].name, r->args[0].str) == 0)
+					break;
+			if (k < im->nwatched) {
+				int grew = next > im->watched[k].uidnext;
+				if (grew)
+					im->watched[k].uidnext = next;
+				return grew;
+			}
+			if (im->nwatched < sizeof im->watched / sizeof im->watched[0] &&
+			    strlen(r->args[0].str) < sizeof im->watched[0].name) {
+				snprintf(im->watched[im->nwatched].name, sizeof im->watched[0].name, "%s", r->args[0].str);
+				im->watched[im->nwatched++].uidnext = next;
+			}
+			return 1; /* the first word of a folder: news, as far as we can tell */
+		}
+	}
+	return 1;
 }
 
 int
@@ -1218,7 +1252,7 @@ imap_idle_start(struct imap *im, unsigned *events, struct mf_error *err)
 		}
 		if (r->status == IMAP_ST_BYE)
 			return err_set(err, MF_ESERVER, "server closed the connection: %s", im->bye);
-		*events += (unsigned)is_event(r);
+		*events += (unsigned)is_event(im, r);
 	}
 }
 
@@ -1241,7 +1275,7 @@ imap_idle_read(struct imap *im, unsigned *events, struct mf_error *err)
 		return err_set(err, MF_ESERVER, "server dropped its notifications (NOTIFICATIONOVERFLOW); "
 		    "watching again");
 	}
-	*events += (unsigned)is_event(r);
+	*events += (unsigned)is_event(im, r);
 	return 0;
 }
 
@@ -1263,6 +1297,6 @@ imap_idle_done(struct imap *im, unsigned *events, struct mf_error *err)
 		}
 		if (r->kind == IMAP_RESP_UNTAGGED && r->status == IMAP_ST_BYE)
 			return err_set(err, MF_ESERVER, "server closed the connection: %s", im->bye);
-		*events += (unsigned)is_event(r);
+		*events += (unsigned)is_event(im, r);
 	}
 }

@@ -53,6 +53,7 @@
 #define TLS_PROBE_MS         3000
 
 /* the daemon (sched.c) */
+#define PARALLEL_DEFAULT     8       /* accounts polled at once (parallel = N) */
 #define SCHED_STACK_SIZE     (1024u * 1024) /* per thread: an account's poller or watcher */
 #define SCHED_RETRY_MIN_MS   5000L   /* first retry after a failed poll; doubles up to the interval */
 #define SCHED_AUTH_RETRY_MS  (10L * 60 * 1000) /* after a refused login; doubles up to: */

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """One-shot runs poll their accounts in parallel (parallel = N in
-[defaults], default 4), and the exit status is still the worst in the
+[defaults], default 8), and the exit status is still the worst in the
 documented order.
 
 Three fake servers hold their greeting until all three have a client
@@ -41,7 +41,7 @@ def run_with_barrier(t, parallel):
         srv = t.fake(tls="implicit", messages=[h.sample_message(10 * parallel + i)], before_greeting=hold)
         servers.append(srv)
         sections["acct%d" % i] = h.fake_keys(srv, deliver="mbox", mbox=t.path("p%d.mbox" % parallel))
-    defaults = {"parallel": str(parallel)} if parallel != 4 else None
+    defaults = {"parallel": str(parallel)} if parallel != 8 else None
     r = t.run([], h.config(sections, defaults=defaults), timeout=120)
     for s in servers:
         s.stop()
@@ -49,10 +49,10 @@ def run_with_barrier(t, parallel):
 
 
 def test(t):
-    r, state = run_with_barrier(t, 4)
-    t.exit_code(r, h.EX_OK, "three accounts, parallel = 4 (the default)")
+    r, state = run_with_barrier(t, 8)
+    t.exit_code(r, h.EX_OK, "three accounts, parallel = 8 (the default)")
     t.check(not state["broken"] and state["passed"] == 3, "all three connected at once", state)
-    t.eq(len(h.parse_mbox(h.read_file(t.path("p4.mbox")))), 3, "all delivered")
+    t.eq(len(h.parse_mbox(h.read_file(t.path("p8.mbox")))), 3, "all delivered")
 
     r, state = run_with_barrier(t, 1)
     t.exit_code(r, h.EX_OK, "parallel = 1")
