@@ -63,15 +63,6 @@ class NotifySocket:
         self.sock.close()
 
 
-def msgs_in(path):
-    return h.parse_mbox(h.read_file(path))
-
-
-def subject_of(m):
-    mm = re.search(rb"^Subject: (.*)$", h.lf(m), re.M)
-    return mm.group(1).strip() if mm else None
-
-
 def test(t):
     dv = t.dovecot(extra_conf=NO_NOTIFY)
     dv.create("alice", "Lists")
@@ -96,9 +87,9 @@ def test(t):
         m = h.sample_message(600 + n, 2500, subject="idle %d" % n)
         dv.append("alice", folder, m, create=False)
         sent.append(m)
-        t.check(h.wait_for(lambda: len(msgs_in(box)) >= len(sent), timeout=20),
+        t.check(h.wait_for(lambda: len(h.mbox_messages(box)) >= len(sent), timeout=20),
                 "mail APPENDed into %s delivered (IDLE)" % folder, logtext()[-2000:])
-    t.messages_equal(sorted(msgs_in(box), key=subject_of), sorted(sent, key=subject_of), "each once, byte-exact")
+    t.messages_equal(sorted(h.mbox_messages(box), key=h.subject_of), sorted(sent, key=h.subject_of), "each once, byte-exact")
 
     # The watchdog: pinged at least every half second (WATCHDOG_USEC 1 s).
     time.sleep(2.5)
@@ -118,7 +109,7 @@ def test(t):
     m = h.sample_message(610, 900, subject="after rotation")
     dv.append("alice", "Lists", m, create=False)
     sent.append(m)
-    t.check(h.wait_for(lambda: len(msgs_in(box)) >= len(sent) and "UID" in logtext(), timeout=20),
+    t.check(h.wait_for(lambda: len(h.mbox_messages(box)) >= len(sent) and "UID" in logtext(), timeout=20),
             "its delivery is logged in the new file", logtext())
     old = h.read_file(log + ".1").decode("utf-8", "replace")
     t.check("idle 1" not in logtext() and "watching 2 folders" in old, "the old lines stay in the old file")

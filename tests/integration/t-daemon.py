@@ -34,15 +34,6 @@ import harness as h
 WAIT = 20  # seconds within which pushed mail must be there (about 1 s expected)
 
 
-def msgs_in(path):
-    return h.parse_mbox(h.read_file(path))
-
-
-def subject_of(m):
-    mm = re.search(rb"^Subject: (.*)$", h.lf(m), re.M)
-    return mm.group(1).strip() if mm else None
-
-
 def test(t):
     dv = t.dovecot()
     shared = t.path("shared.mbox")
@@ -70,10 +61,10 @@ def test(t):
         start = time.monotonic()
         dv.append(user, folder, m, create=False)
         sent.append(m)
-        got = h.wait_for(lambda: len(msgs_in(shared)) >= len(sent), timeout=WAIT)
+        got = h.wait_for(lambda: len(h.mbox_messages(shared)) >= len(sent), timeout=WAIT)
         t.check(got, "mail APPENDed to %s's %s delivered while the daemon runs (%.1f s)" %
                 (user, folder, time.monotonic() - start), err()[-3000:])
-    t.messages_equal(sorted(msgs_in(shared), key=subject_of), sorted(sent, key=subject_of),
+    t.messages_equal(sorted(h.mbox_messages(shared), key=h.subject_of), sorted(sent, key=h.subject_of),
                      "pushed mail, each once and byte-exact")
 
     # The wrong password: reported once, not on every poll.
@@ -85,9 +76,9 @@ def test(t):
     tm = h.sample_message(200, 900, subject="timer")
     dv.append("bob", "Timer", tm, create=False)
     time.sleep(1)
-    t.eq(len(msgs_in(timer_box)), 0, "the hour-long timer has not polled yet")
+    t.eq(len(h.mbox_messages(timer_box)), 0, "the hour-long timer has not polled yet")
     d.kill(signal.SIGUSR1)
-    t.check(h.wait_for(lambda: len(msgs_in(timer_box)) == 1, timeout=WAIT), "SIGUSR1 polled it", err()[-2000:])
+    t.check(h.wait_for(lambda: len(h.mbox_messages(timer_box)) == 1, timeout=WAIT), "SIGUSR1 polled it", err()[-2000:])
     t.check(len([l for l in err().splitlines() if l.startswith("mailfetch: bad (alice@")]) == 1,
             "the bad account is still reported once at error level")
 
@@ -99,8 +90,8 @@ def test(t):
     dv.append_many("alice", "INBOX", burst[:6], create=False)
     dv.append_many("bob", "INBOX", burst[6:], create=False)
     want = len(sent) + len(burst)
-    t.check(h.wait_for(lambda: len(msgs_in(shared)) >= want, timeout=WAIT), "the burst delivered", err()[-2000:])
-    t.messages_equal(sorted(msgs_in(shared), key=subject_of), sorted(sent + burst, key=subject_of),
+    t.check(h.wait_for(lambda: len(h.mbox_messages(shared)) >= want, timeout=WAIT), "the burst delivered", err()[-2000:])
+    t.messages_equal(sorted(h.mbox_messages(shared), key=h.subject_of), sorted(sent + burst, key=h.subject_of),
                      "two accounts into one mbox: every message whole, once")
 
     # A one-shot run meanwhile: exit 8, says how to wake the daemon.
@@ -113,12 +104,12 @@ def test(t):
     late = h.sample_message(400, 1200, subject="while down")
     dv.restart(down_for=1.0, before_start=lambda: dv.deliver_offline("alice", late))
     want += 1
-    t.check(h.wait_for(lambda: len(msgs_in(shared)) >= want, timeout=60),
+    t.check(h.wait_for(lambda: len(h.mbox_messages(shared)) >= want, timeout=60),
             "mail that arrived while Dovecot was down is delivered after it is back", err()[-3000:])
     after = h.sample_message(401, 1200, subject="after restart")
     dv.append("bob", "INBOX", after, create=False)
     want += 1
-    t.check(h.wait_for(lambda: len(msgs_in(shared)) >= want, timeout=60), "push works again after the restart",
+    t.check(h.wait_for(lambda: len(h.mbox_messages(shared)) >= want, timeout=60), "push works again after the restart",
             err()[-3000:])
 
     # SIGHUP: timer removed, a new account added.
@@ -132,14 +123,14 @@ def test(t):
                                   "bob": h.dovecot_keys(dv, "bob", deliver="mbox", mbox=shared, idle="yes"),
                                   "bad": keys_x, "newacct": keys_n}), 0o600)
     d.kill(signal.SIGHUP)
-    t.check(h.wait_for(lambda: len(msgs_in(newbox)) == 1, timeout=WAIT), "SIGHUP: the added account is polled",
+    t.check(h.wait_for(lambda: len(h.mbox_messages(newbox)) == 1, timeout=WAIT), "SIGHUP: the added account is polled",
             err()[-2000:])
     t.check(h.wait_for(lambda: re.search(r"config re-read: 1 account started, 1 stopped, 3 unchanged", err()),
                        timeout=WAIT), "SIGHUP: one started, one stopped, the rest untouched", err()[-2000:])
     dv.append("bob", "Timer", h.sample_message(501, 700, subject="timer again"), create=False)
     d.kill(signal.SIGUSR1)
     time.sleep(2)
-    t.eq(len(msgs_in(timer_box)), 1, "the removed account is polled no more")
+    t.eq(len(h.mbox_messages(timer_box)), 1, "the removed account is polled no more")
     # A broken config: kept running as before.
     with open(cfg, "a") as f:
         f.write("\n[broken]\nhost = x\nnot_a_key = 1\n")
@@ -149,7 +140,7 @@ def test(t):
     last = h.sample_message(502, 1300, subject="after a broken config")
     dv.append("alice", "Lists", last, create=False)
     want += 1
-    t.check(h.wait_for(lambda: len(msgs_in(shared)) >= want, timeout=WAIT), "the old config goes on", err()[-2000:])
+    t.check(h.wait_for(lambda: len(h.mbox_messages(shared)) >= want, timeout=WAIT), "the old config goes on", err()[-2000:])
 
     # SIGTERM: out within 10 s, with 143.
     start = time.monotonic()
@@ -158,8 +149,8 @@ def test(t):
     took = time.monotonic() - start
     t.eq(r.code, 128 + signal.SIGTERM, "SIGTERM: exit 143")
     t.check(took < 10, "SIGTERM: stopped within 10 s (%.1f s)" % took)
-    got = msgs_in(shared)
-    subjects = [subject_of(m) for m in got]
+    got = h.mbox_messages(shared)
+    subjects = [h.subject_of(m) for m in got]
     t.eq(len(subjects), len(set(subjects)), "nothing delivered twice over the whole daemon run")
     t.eq(len(got), want, "everything delivered")
 

@@ -25,7 +25,6 @@ import datetime
 import os
 import pty
 import re
-import select
 import shutil
 import socket
 import stat
@@ -166,34 +165,6 @@ def logfile(t):
             r.stdout)
 
 
-def run_on_pty(t, args, cfg_path):
-    """mailfetch with stderr on a pseudo-terminal; returns (exit, what the terminal got)."""
-    master, slave = pty.openpty()
-    env = h.mailfetch_env(t.dir)
-    env["COLUMNS"] = "200"
-    p = subprocess.Popen([h.mailfetch_binary(), "-c", cfg_path] + args, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=slave, env=env, cwd=t.dir)
-    os.close(slave)
-    got = b""
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        r, _, _ = select.select([master], [], [], 0.2)
-        if r:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            got += chunk
-        elif p.poll() is not None:
-            break
-    p.wait(timeout=30)
-    os.close(master)
-    t.log("ran: mailfetch %s -> exit %d; terminal got %d bytes" % (" ".join(args), p.returncode, len(got)))
-    return p.returncode, got
-
-
 def no_status_line(t):
     """A fetch slow enough for the status line, stderr a terminal: none
     with --logfile or --syslog."""
@@ -206,7 +177,7 @@ def no_status_line(t):
         cfg = h.write_config(t.path("fetchrc-pty"), h.config({"acct": h.fake_keys(srv, deliver="mbox", mbox=box)}))
         # (no -v with --syslog: nothing of a test in the real syslog)
         args = ["-v", "--logfile", t.path("pty.log")] if opt == "--logfile" else ["--syslog"]
-        code, out = run_on_pty(t, args, cfg)
+        code, out = t.run_on_pty(args, cfg)
         srv.stop()
         t.eq(code, 0, "%s, stderr a terminal" % opt)
         t.eq(out, b"", "%s, stderr a terminal: no status line, nothing at all on it" % opt)

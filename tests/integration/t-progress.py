@@ -8,9 +8,7 @@ Nothing of it when stderr is not a terminal (cron), with -q, or with
 -v -v (the trace)."""
 
 import os
-import pty
 import re
-import select
 import subprocess
 import sys
 import time
@@ -21,34 +19,6 @@ sys.path.insert(0, os.path.join(os.environ.get("srcdir") or os.path.join(
 import harness as h
 
 N = 40
-
-
-def run_on_pty(t, args, cfg_path):
-    """mailfetch with stderr on a pseudo-terminal; returns (exit, what the terminal got)."""
-    master, slave = pty.openpty()
-    env = h.mailfetch_env(t.dir)
-    env["COLUMNS"] = "200"
-    p = subprocess.Popen([h.mailfetch_binary(), "-c", cfg_path] + args, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=slave, env=env, cwd=t.dir)
-    os.close(slave)
-    got = b""
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        r, _, _ = select.select([master], [], [], 0.2)
-        if r:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            got += chunk
-        elif p.poll() is not None:
-            break
-    p.wait(timeout=30)
-    os.close(master)
-    t.log("ran: mailfetch %s -> exit %d; terminal got %d bytes" % (" ".join(args), p.returncode, len(got)))
-    return p.returncode, got
 
 
 def slow_server(t):
@@ -62,7 +32,7 @@ def test(t):
     srv = slow_server(t)
     cfg = h.write_config(t.path("fetchrc"), h.config({"acct": h.fake_keys(srv, deliver="mbox",
                                                                           mbox=t.path("a.mbox"))}), 0o600)
-    code, out = run_on_pty(t, [], cfg)
+    code, out = t.run_on_pty([], cfg)
     srv.stop()
     t.eq(code, 0, "fetch on a terminal")
     text = out.decode("utf-8", "replace")
@@ -79,7 +49,7 @@ def test(t):
     srv = slow_server(t)
     cfg = h.write_config(t.path("fetchrc2"), h.config({"acct": h.fake_keys(srv, deliver="mbox",
                                                                            mbox=t.path("b.mbox"))}), 0o600)
-    code, out = run_on_pty(t, ["-v"], cfg)
+    code, out = t.run_on_pty(["-v"], cfg)
     srv.stop()
     text = out.decode("utf-8", "replace")
     t.eq(code, 0, "-v on a terminal")
@@ -95,7 +65,7 @@ def test(t):
         cfgp = h.write_config(t.path("fetchrc-x"), h.config({"acct": h.fake_keys(srv, deliver="mbox",
                                                                                   mbox=t.path("x.mbox"))}), 0o600)
         if on_tty:
-            code, out = run_on_pty(t, args, cfgp)
+            code, out = t.run_on_pty(args, cfgp)
         else:
             p = subprocess.run([h.mailfetch_binary(), "-c", cfgp] + args, capture_output=True, timeout=120,
                                env=h.mailfetch_env(t.dir), cwd=t.dir)

@@ -420,6 +420,17 @@ def mbox_from_lines(data):
     return [data[m.start() : data.find(b"\n", m.start())] for m in FROM_LINE.finditer(data)]
 
 
+def mbox_messages(path):
+    """The messages of the mbox at path (none if it does not exist)."""
+    return parse_mbox(read_file(path))
+
+
+def subject_of(msg):
+    """The Subject of msg (bytes), or None: a key to sort messages by."""
+    m = re.search(rb"^Subject: (.*)$", lf(msg), re.M)
+    return m.group(1).strip() if m else None
+
+
 def read_maildir(d):
     """Contents of all messages in maildir d (new/ and cur/), sorted."""
     out = []
@@ -1669,6 +1680,37 @@ class Test:
         kw.setdefault("tmpdir", self.dir)
         kw["on_result"] = self._finished
         return start_mailfetch(args, config_text, **kw).wait()
+
+    def run_on_pty(self, args, cfg_path, timeout=60):
+        """mailfetch -c cfg_path args with stderr on a pseudo-terminal (stdout
+        a pipe, COLUMNS=200); returns (exit status, what the terminal got)."""
+        import pty
+        import select
+
+        master, slave = pty.openpty()
+        env = mailfetch_env(self.dir)
+        env["COLUMNS"] = "200"
+        p = subprocess.Popen([mailfetch_binary(), "-c", cfg_path] + list(args), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=slave, env=env, cwd=self.dir)
+        os.close(slave)
+        got = b""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            r, _, _ = select.select([master], [], [], 0.2)
+            if r:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                got += chunk
+            elif p.poll() is not None:
+                break
+        p.wait(timeout=30)
+        os.close(master)
+        self.log("ran: mailfetch %s -> exit %d; terminal got %d bytes" % (" ".join(args), p.returncode, len(got)))
+        return p.returncode, got
 
     def strace_wrapper(self, name, args):
         """A script that runs mailfetch under strace with args (a string of
