@@ -23,7 +23,6 @@ log_reopen (SIGHUP in daemon mode) is tested by tests/unit/test-log.c."""
 
 import datetime
 import os
-import pty
 import re
 import shutil
 import socket
