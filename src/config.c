@@ -870,20 +870,21 @@ open_checked(const char *path, struct stat *st, struct mf_error *err)
 	return fd;
 }
 
-/* Reads the whole (small) file at fd into *text, NUL-terminated (it may
- * hold NULs of its own: its length is *lenp). */
-static int
-read_text(int fd, const char *path, char **text, size_t *lenp, struct mf_error *err)
+/* Reads fd (a file, or a pipe) to its end into *text (NUL-terminated,
+ * *lenp bytes; free it with free_secret), at most CONFIG_FILE_MAX bytes.
+ * what names the kind of file in the message ("fetchrc"). */
+int
+config_read_text(int fd, const char *path, const char *what, char **text, size_t *lenp, struct mf_error *err)
 {
 	size_t len = 0, cap = 4096;
 	char *buf = xmalloc(cap);
 
 	for (;;) {
-		ssize_t n = pread(fd, buf + len, cap - len - 1, (off_t)len);
+		ssize_t n = read(fd, buf + len, cap - len - 1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			free(buf);
+			free_secret(buf);
 			return err_set(err, MF_EUSAGE, "%s: cannot read: %s", path, strerror(errno));
 		}
 		if (n == 0)
@@ -891,7 +892,8 @@ read_text(int fd, const char *path, char **text, size_t *lenp, struct mf_error *
 		len += (size_t)n;
 		if (len > CONFIG_FILE_MAX) {
 			free_secret(buf);
-			return err_set(err, MF_EUSAGE, "%s: larger than %u bytes; is it really a fetchrc?", path, CONFIG_FILE_MAX);
+			return err_set(err, MF_EUSAGE, "%s: larger than %u bytes; is it really a %s?", path, CONFIG_FILE_MAX,
+			    what);
 		}
 		if (len + 1 == cap) {
 			char *bigger = xmalloc(cap * 2);
@@ -922,7 +924,7 @@ config_load(const char *path, const struct config_overrides *ov, struct config *
 	fd = open_checked(path, &st, err);
 	if (fd < 0)
 		return err->code;
-	if (read_text(fd, path, &text, &textlen, err) != 0 || check_raw_values(path, text, textlen, err) != 0) {
+	if (config_read_text(fd, path, "fetchrc", &text, &textlen, err) != 0 || check_raw_values(path, text, textlen, err) != 0) {
 		free_secret(text);
 		close(fd);
 		return err->code;

@@ -84,6 +84,11 @@ void config_print_account(const struct account *a, FILE *fp);
 int config_load(const char *path, const struct config_overrides *ov, struct config **out, struct mf_error *err);
 void config_free(struct config *cfg);
 
+/* Reads fd (a file, or a pipe) to its end into *text (NUL-terminated,
+ * *lenp bytes; free with free_secret), at most CONFIG_FILE_MAX bytes;
+ * what names the kind of file in the error ("fetchrc").  0, or MF_EUSAGE. */
+int config_read_text(int fd, const char *path, const char *what, char **text, size_t *lenp, struct mf_error *err);
+
 /* The default config path ($XDG_CONFIG_HOME/mailfetch/fetchrc, else
  * ~/.fetchrc if it exists, else the first); the caller frees it. */
 char *config_default_path(void);

@@ -12,6 +12,7 @@
  * \b \r \\ \xHH \0OOO \DDD, backslash-newline) are decoded in strings. */
 #include "autoconfig.h"
 
+#include "config.h"
 #include "fetchmailrc.h"
 
 #include <ctype.h>
@@ -2039,9 +2040,10 @@ static char *
 read_rc(const char *path, size_t *lenp)
 {
 	int fd = strcmp(path, "-") == 0 ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	size_t len = 0, cap = 8192;
+	struct mf_error err;
 	struct stat st;
 	char *buf;
+	int rc;
 
 	if (fd < 0) {
 		log_error(NULL, "%s: cannot open: %s; name the fetchmailrc after --import-fetchmailrc", path,
@@ -2053,37 +2055,12 @@ read_rc(const char *path, size_t *lenp)
 		close(fd);
 		return NULL;
 	}
-	buf = xmalloc(cap);
-	for (;;) {
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			log_error(NULL, "%s: cannot read: %s", path, strerror(errno));
-			free_secret(buf);
-			close(fd);
-			return NULL;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > CONFIG_FILE_MAX) {
-			log_error(NULL, "%s: larger than %u bytes; is it really a fetchmailrc?", path, CONFIG_FILE_MAX);
-			free_secret(buf);
-			close(fd);
-			return NULL;
-		}
-		if (len == cap) {
-			char *bigger = xmalloc(cap * 2);
-			memcpy(bigger, buf, len);
-			wipe(buf, cap);
-			free(buf);
-			buf = bigger;
-			cap *= 2;
-		}
-	}
+	rc = config_read_text(fd, path, "fetchmailrc", &buf, lenp, &err);
 	close(fd);
-	*lenp = len;
+	if (rc != 0) {
+		log_error(NULL, "%s", err.msg);
+		return NULL;
+	}
 	return buf;
 }
 
