@@ -48,7 +48,6 @@ struct session {
 	int sink_down;         /* the sink failed temporarily: no more deliveries this run */
 	int journal_failed;    /* reported once */
 	uint32_t uid_in_hand;  /* the message being delivered */
-	int intent_made;       /* ...and the sink recorded an intent for it in this run */
 	struct history *hist;  /* delivered UIDs by day: fetch = new, delete_after; else NULL */
 	uint32_t today;
 	int check_only;        /* --check: count, change nothing */
@@ -151,7 +150,6 @@ on_intent(void *ctx, const char *token)
 	struct session *s = ctx;
 	struct mf_error err;
 
-	s->intent_made = 1;
 	if (state_intent(s->state, s->folder, s->uidvalidity, s->uid_in_hand, token, &err) != 0) {
 		journal_error(s, &err);
 		return -1;
@@ -185,17 +183,10 @@ on_message(void *ctx, uint32_t uid, struct spool *msg, const char *problem, cons
 	/* A stop signal only sets a flag: the delivery goes on (an MDA
 	 * within the grace period), and the loop stops after it. */
 	s->uid_in_hand = uid;
-	s->intent_made = 0;
 	rc = sink_deliver(s->sink, msg, state_prior(s->state, s->folder, s->uidvalidity, uid), &temporary, &already,
 	    &err);
 	if (rc != 0) {
-		/* Only an intent of this attempt is void: one an earlier run
-		 * left (a whole message it wrote before it was killed) stays
-		 * true when this attempt failed before writing anything (the
-		 * mbox was locked, the run was stopped), and the next run must
-		 * still find that message rather than write it again. */
-		if (s->intent_made)
-			state_intent_void(s->state, s->folder, s->uidvalidity, uid);
+		state_intent_void(s->state, s->folder, s->uidvalidity, uid);
 		s->failed++;
 		worsen(s, MF_EDELIVER);
 		session_error(s, "%s: UID %u (%llu bytes) not delivered: %s", s->folder, uid, size, err.msg);

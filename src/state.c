@@ -36,6 +36,7 @@ struct entry {
 	char *token;       /* an intent: where the sink was about to write; NULL: delivered */
 	int voided;        /* (while loading) a "V" line: the intent before it is void */
 	int forgotten;     /* forgotten while held (state_hold): kept until state_release */
+	int fresh;         /* an intent of this run (state_intent), not one a killed run left */
 	size_t seq;        /* order of appearance, for the last-one-wins rule */
 };
 
@@ -92,6 +93,7 @@ add(struct state *st, const char *folder, uint32_t uidvalidity, uint32_t uid, co
 	st->e[st->n].token = token != NULL ? xstrdup(token) : NULL;
 	st->e[st->n].voided = 0;
 	st->e[st->n].forgotten = 0;
+	st->e[st->n].fresh = 0;
 	st->e[st->n].seq = st->seq++;
 	st->n++;
 }
@@ -586,6 +588,7 @@ state_intent(struct state *st, const char *folder, uint32_t uidvalidity, uint32_
 	if (st->nprior > 0 && (i = find_intent(st, folder, uidvalidity, uid)) < st->n)
 		remove_at(st, i);
 	add(st, folder, uidvalidity, uid, token);
+	st->e[st->n - 1].fresh = 1;
 	buf_init(&b, 0);
 	buf_printf(&b, "I %u %u %s %s\n", uidvalidity, uid, token, folder);
 	rc = append(st, &b, 0, err);
@@ -600,7 +603,11 @@ state_intent_void(struct state *st, const char *folder, uint32_t uidvalidity, ui
 	struct mf_error err;
 	struct buf b;
 
-	if (i == st->n)
+	/* Only an intent of this run: one a killed run left (a whole
+	 * message it wrote) stays true when an attempt failed before
+	 * writing anything (the mbox locked, the run stopped), and the next
+	 * run must still find that message rather than write it again. */
+	if (i == st->n || !st->e[i].fresh)
 		return;
 	remove_at(st, i);
 	/* In the file too: a killed run's successor must not look for the

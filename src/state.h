@@ -55,7 +55,8 @@ const char *state_last_intent(const struct state *st);
  * the chunk's later state_delivered(sync) makes it durable. */
 int state_intent(struct state *st, const char *folder, uint32_t uidvalidity, uint32_t uid, const char *token,
     struct mf_error *err);
-/* The sink took the message back out after a failure: its intent is void. */
+/* The sink took the message back out after a failure: the intent this
+ * run recorded for uid is void (one an earlier run left is kept). */
 void state_intent_void(struct state *st, const char *folder, uint32_t uidvalidity, uint32_t uid);
 /* Forgets intents of folder whose UID is not among uids[0..n) (sorted):
  * messages the server no longer offers need no check. */
