@@ -160,9 +160,15 @@ conn_set_wait_hook(struct conn *c, void (*fn)(void *ctx), void *ctx)
 int
 conn_write(struct conn *c, const char *data, size_t len, size_t shown, struct mf_error *err)
 {
+	conn_trace_cmd(c, data, len, shown);
+	return conn_write_raw(c, data, len, err);
+}
+
+void
+conn_trace_cmd(struct conn *c, const char *data, size_t len, size_t shown)
+{
 	log_trace(c->who, c->send_prefix, data, shown < len ? shown : len, shown < len);
 	meter_excuse(c, data, len);
-	return conn_write_raw(c, data, len, err);
 }
 
 int

@@ -46,6 +46,10 @@ void conn_set_wait_hook(struct conn *c, void (*fn)(void *ctx), void *ctx);
  * a "*" in place of the rest, so secrets never reach the log. */
 int conn_write(struct conn *c, const char *data, size_t len, size_t shown, struct mf_error *err);
 
+/* What conn_write does besides writing: for commands that go out in
+ * one write with others, or with a message's data (conn_write_raw). */
+void conn_trace_cmd(struct conn *c, const char *data, size_t len, size_t shown);
+
 /* Sends data[0..len) without a trace line and without excusing the
  * server's thinking time: the body of a message (SMTP DATA), traced once
  * with conn_trace_sent. */

@@ -8,8 +8,11 @@
  * server offers PIPELINING (an LMTP server always does, RFC 2033), then a
  * Received: header of ours and the message with CRLF line ends and
  * dot-stuffing, then the reply to its end (LMTP: one per accepted
- * recipient).  A 2xx there means the server has the message: it is
- * delivered at once (durable_per_message), commit has nothing to do.  A
+ * recipient).  A server that pipelines and offers CHUNKING gets MAIL
+ * FROM, RCPT TO and BDAT n LAST in one write with the message (no
+ * dot-stuffing), and the replies after it.  A 2xx to the end means the
+ * server has the message: it is delivered at once (durable_per_message),
+ * commit has nothing to do.  A
  * 4xx, a session that cannot be set up, a connection lost or a server
  * that stalls (the account's timeout and conn's low-speed rule) is
  * temporary: nothing more is delivered this run.  A 5xx refuses only
@@ -52,6 +55,7 @@ enum smtp_cap {
 	CAP_8BITMIME = 1 << 2,
 	CAP_SMTPUTF8 = 1 << 3,
 	CAP_STARTTLS = 1 << 4,
+	CAP_CHUNKING = 1 << 5,
 };
 
 /* The steps of a session, each a command and its reply (the greeting
@@ -65,6 +69,7 @@ enum smtp_step {
 	STEP_DATA,
 	STEP_BODY,
 	STEP_DOT,
+	STEP_BDAT,
 	STEP_RSET,
 	STEP_QUIT,
 };
@@ -78,6 +83,7 @@ static const char *const step_names[] = {
 	[STEP_DATA] = "DATA",
 	[STEP_BODY] = "the message's data",
 	[STEP_DOT] = "the end of the message",
+	[STEP_BDAT] = "BDAT",
 	[STEP_RSET] = "RSET",
 	[STEP_QUIT] = "QUIT",
 };
@@ -172,7 +178,7 @@ lost(struct smtp *m, enum smtp_step step, struct mf_error *err)
 	if (signals_stop())
 		return err_set(err, MF_EDELIVER, "%s, at %s: mailfetch had to stop before the server answered; "
 		    "the message stays on the IMAP server%s", m->where, step_name(m, step),
-		    step == STEP_DOT ? " and may arrive twice" : "");
+		    step == STEP_DOT || step == STEP_BDAT ? " and may arrive twice" : "");
 	return err_set(err, MF_EDELIVER, "%s, at %s: %s", m->where, step_name(m, step), why);
 }
 
@@ -202,6 +208,8 @@ ehlo_line(struct smtp *m, const char *p, size_t n)
 		m->caps |= CAP_SMTPUTF8;
 	else if (keyword(p, n, "STARTTLS", &rest))
 		m->caps |= CAP_STARTTLS;
+	else if (keyword(p, n, "CHUNKING", &rest))
+		m->caps |= CAP_CHUNKING;
 	else if (keyword(p, n, "SIZE", &rest)) {
 		m->caps |= CAP_SIZE;
 		m->size_max = 0;
@@ -478,10 +486,12 @@ received_header(struct sink *s, struct smtp *m, struct buf *b)
 
 /* The message as DATA carries it: every line ended by CRLF (a bare LF or
  * CR becomes one: RFC 5321 allows them only together), a '.' starting a
- * line doubled, the last line ended.  Input may be split anywhere. */
+ * line doubled, the last line ended.  BDAT carries it the same way but
+ * for the dots.  Input may be split anywhere. */
 struct wire {
 	int bol;   /* at the beginning of a line */
 	int cr;    /* a CR not yet resolved */
+	int stuff; /* double a '.' starting a line (DATA) */
 };
 
 static void
@@ -507,7 +517,7 @@ wire_feed(struct wire *w, const char *in, size_t n, struct buf *out)
 			*o++ = '\n';
 			w->bol = 1;
 		} else {
-			if (w->bol && c == '.')
+			if (w->bol && c == '.' && w->stuff)
 				*o++ = '.';
 			*o++ = c;
 			w->bol = 0;
@@ -525,13 +535,47 @@ wire_finish(struct wire *w, struct buf *out)
 	w->bol = 1;
 }
 
-/* The data of the message after our header (in s->out already), then
- * the line with the dot; the data is traced as its size. */
+/* How many bytes msg becomes through wire_feed and wire_finish without
+ * dot-stuffing: a CRLF stays two bytes, a bare LF or CR becomes two, and
+ * a last line without an end gets one.  0, or -1 if the spool cannot be
+ * read (errno set). */
 static int
-send_body(struct sink *s, struct smtp *m, struct spool *msg, int *temporary, struct mf_error *err)
+wire_size(struct spool *msg, unsigned long long *size)
 {
 	char chunk[IO_CHUNK];
-	struct wire w = { .bol = 1 };
+	unsigned long long bytes = 0, cr = 0, lf = 0, crlf = 0;
+	char prev = '\n';
+
+	for (;;) {
+		ssize_t n = spool_pread(msg, chunk, sizeof chunk, bytes);
+		const char *end = chunk + (n > 0 ? n : 0);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		for (const char *q = chunk; (q = memchr(q, '\n', (size_t)(end - q))) != NULL; q++) {
+			lf++;
+			crlf += (q > chunk ? q[-1] : prev) == '\r';
+		}
+		for (const char *q = chunk; (q = memchr(q, '\r', (size_t)(end - q))) != NULL; q++)
+			cr++;
+		bytes += (unsigned long long)n;
+		prev = end[-1];
+	}
+	*size = bytes + cr + lf - 2 * crlf + (prev != '\n' && prev != '\r' ? 2 : 0);
+	return 0;
+}
+
+/* The data of the message after what s->out holds already (our header,
+ * and for BDAT the commands before it), converted as w says, in writes
+ * of IO_CHUNK; the data is traced as its size.  Then, for DATA, the
+ * line with the dot. */
+static int
+send_body(struct sink *s, struct smtp *m, struct spool *msg, int stuff, size_t cmds, int *temporary,
+    struct mf_error *err)
+{
+	char chunk[IO_CHUNK];
+	struct wire w = { .bol = 1, .stuff = stuff };
 	uint64_t off = 0;
 	unsigned long long total = 0;
 
@@ -550,12 +594,13 @@ send_body(struct sink *s, struct smtp *m, struct spool *msg, int *temporary, str
 		else
 			wire_feed(&w, chunk, (size_t)n, &s->out);
 		if (s->out.len >= IO_CHUNK || (n == 0 && s->out.len > 0)) {
-			conn_trace_sent(m->conn, 0, s->out.data, s->out.len);
+			conn_trace_sent(m->conn, 0, s->out.data + cmds, s->out.len - cmds);
 			if (conn_write_raw(m->conn, s->out.data, s->out.len, err) != 0) {
 				*temporary = 1;
 				return lost(m, STEP_BODY, err);
 			}
-			total += s->out.len;
+			total += s->out.len - cmds;
+			cmds = 0;
 			buf_reset(&s->out);
 		}
 		if (n == 0)
@@ -563,6 +608,8 @@ send_body(struct sink *s, struct smtp *m, struct spool *msg, int *temporary, str
 		off += (uint64_t)n;
 	}
 	conn_trace_sent(m->conn, total, NULL, 0);
+	if (!stuff)
+		return 0;
 	buf_reset(&m->cmd);
 	buf_printf(&m->cmd, ".");
 	if (send_cmd(m, STEP_DOT, err) != 0) {
@@ -595,6 +642,125 @@ reset(struct smtp *m)
 		session_drop(m);
 }
 
+/* The envelope sender of msg as this server can take it (see
+ * envelope_sender), and whether the message needs SMTPUTF8. */
+static void
+envelope(struct smtp *m, struct spool *msg, char *from, size_t size, int *utf8)
+{
+	envelope_sender(msg, from, size, utf8);
+	if (!(m->caps & CAP_SMTPUTF8)) {
+		/* An 8-bit sender cannot go to this server as it is. */
+		for (const char *c = from; *c != '\0'; c++)
+			if ((unsigned char)*c >= 0x80)
+				from[0] = '\0';
+	}
+}
+
+/* Whether the server's SIZE refuses a message of size bytes (err set). */
+static int
+too_big(struct smtp *m, unsigned long long size, struct mf_error *err)
+{
+	if (!(m->caps & CAP_SIZE) || m->size_max == 0 || size <= m->size_max)
+		return 0;
+	err_set(err, MF_EDELIVER, "the message (%llu bytes) is larger than %s takes (SIZE %llu); "
+	    "it stays on the IMAP server, raise the server's size limit to have it delivered",
+	    size, m->where, m->size_max);
+	return 1;
+}
+
+/* MAIL FROM with the parameters the server takes, without its CRLF. */
+static void
+mail_cmd(struct smtp *m, struct buf *b, const char *from, unsigned long long size, int utf8)
+{
+	buf_printf(b, "MAIL FROM:<%s>", from);
+	if (m->caps & CAP_SIZE)
+		buf_printf(b, " SIZE=%llu", size);
+	if (m->caps & CAP_8BITMIME)
+		buf_printf(b, " BODY=8BITMIME");
+	if (utf8 && (m->caps & CAP_SMTPUTF8))
+		buf_printf(b, " SMTPUTF8");
+}
+
+/* Ends the command that b holds from start on and traces it: it goes out
+ * in one write with what follows. */
+static void
+queue_cmd(struct smtp *m, struct buf *b, size_t start)
+{
+	buf_append(b, "\r\n", 2);
+	conn_trace_cmd(m->conn, b->data + start, b->len - start, b->len - start);
+}
+
+/* One message with CHUNKING (RFC 3030) to a server that pipelines:
+ * MAIL FROM, RCPT TO and BDAT n LAST go out with the data in one write,
+ * with no dot-stuffing and no end line; then the replies are read in
+ * order: MAIL's, RCPT's, and BDAT's (LMTP: one per accepted recipient,
+ * or the one refusal when none was accepted).  A refused step leaves
+ * the server to read and drop the data (RFC 3030, 4.2); RSET follows. */
+static int
+transaction_bdat(struct sink *s, struct smtp *m, struct spool *msg, int *temporary, struct mf_error *err)
+{
+	static const enum smtp_step steps[] = { STEP_MAIL, STEP_RCPT, STEP_BDAT };
+	char from[SMTP_PATH_MAX + 1];
+	struct reply r, bad = { 0 };
+	enum smtp_step bad_step = STEP_MAIL;
+	unsigned long long body, size;
+	unsigned accepted = 0;
+	size_t cmds;
+	int utf8, ok = 1, closing = 0;
+
+	envelope(m, msg, from, sizeof from, &utf8);
+	buf_reset(&m->cmd);
+	received_header(s, m, &m->cmd);
+	if (wire_size(msg, &body) != 0)
+		return err_set(err, MF_EDELIVER, "cannot read the spooled message back: %s; check TMPDIR",
+		    strerror(errno));
+	size = m->cmd.len + body;
+	if (too_big(m, size, err))
+		return MF_EDELIVER;
+	buf_reset(&s->out);
+	mail_cmd(m, &s->out, from, size, utf8);
+	queue_cmd(m, &s->out, 0);
+	cmds = s->out.len;
+	buf_printf(&s->out, "RCPT TO:<%s>", m->rcpt);
+	queue_cmd(m, &s->out, cmds);
+	cmds = s->out.len;
+	buf_printf(&s->out, "BDAT %llu LAST", size);
+	queue_cmd(m, &s->out, cmds);
+	cmds = s->out.len;
+	buf_append(&s->out, m->cmd.data, m->cmd.len);
+	if (send_body(s, m, msg, 0, cmds, temporary, err) != 0) {
+		/* Written into a connection the server had closed. */
+		m->unheard = *temporary;
+		return err->code;
+	}
+	for (size_t i = 0; i < 3 && !closing; i++) {
+		unsigned n = steps[i] == STEP_BDAT && m->lmtp && accepted > 0 ? accepted : 1;
+		for (unsigned k = 0; k < n && !closing; k++) {
+			if (read_reply(m, steps[i], &r, 0, err) != 0) {
+				*temporary = 1;
+				m->unheard = i == 0;
+				return err->code;
+			}
+			if (i == 0)
+				m->unheard = r.code == 421;
+			accepted += steps[i] == STEP_RCPT && r.code / 100 == 2;
+			if (ok && r.code / 100 != 2) {
+				ok = 0;
+				bad = r;
+				bad_step = steps[i];
+			}
+			/* A 421: it is closing, no more replies will come. */
+			closing = r.code == 421;
+		}
+	}
+	if (ok)
+		return 0;
+	refused(m, bad_step, &bad, temporary, err);
+	if (m->conn != NULL)
+		reset(m);
+	return MF_EDELIVER;
+}
+
 /* One message: MAIL FROM, RCPT TO, DATA (pipelined when the server
  * allows), the data, the replies to its end. */
 static int
@@ -610,36 +776,23 @@ transaction(struct sink *s, struct smtp *m, struct spool *msg, int *temporary, s
 	int utf8, ok = 1, data_open = 0;
 	unsigned accepted = 0;
 
-	envelope_sender(msg, from, sizeof from, &utf8);
-	if (!(m->caps & CAP_SMTPUTF8)) {
-		/* An 8-bit sender cannot go to this server as it is. */
-		for (const char *c = from; *c != '\0'; c++)
-			if ((unsigned char)*c >= 0x80)
-				from[0] = '\0';
-	}
+	if (pipelining && (m->caps & CAP_CHUNKING))
+		return transaction_bdat(s, m, msg, temporary, err);
+	envelope(m, msg, from, sizeof from, &utf8);
 	buf_reset(&s->out);
 	received_header(s, m, &s->out);
 	size = spool_size(msg) + s->out.len;
-	if ((m->caps & CAP_SIZE) && m->size_max > 0 && size > m->size_max)
-		return err_set(err, MF_EDELIVER, "the message (%llu bytes) is larger than %s takes (SIZE %llu); "
-		    "it stays on the IMAP server, raise the server's size limit to have it delivered",
-		    size, m->where, m->size_max);
+	if (too_big(m, size, err))
+		return MF_EDELIVER;
 
 	for (size_t i = 0; i < 3 && ok; i++) {
 		buf_reset(&m->cmd);
-		if (steps[i] == STEP_MAIL) {
-			buf_printf(&m->cmd, "MAIL FROM:<%s>", from);
-			if (m->caps & CAP_SIZE)
-				buf_printf(&m->cmd, " SIZE=%llu", size);
-			if (m->caps & CAP_8BITMIME)
-				buf_printf(&m->cmd, " BODY=8BITMIME");
-			if (utf8 && (m->caps & CAP_SMTPUTF8))
-				buf_printf(&m->cmd, " SMTPUTF8");
-		} else if (steps[i] == STEP_RCPT) {
+		if (steps[i] == STEP_MAIL)
+			mail_cmd(m, &m->cmd, from, size, utf8);
+		else if (steps[i] == STEP_RCPT)
 			buf_printf(&m->cmd, "RCPT TO:<%s>", m->rcpt);
-		} else {
+		else
 			buf_printf(&m->cmd, "DATA");
-		}
 		if (send_cmd(m, steps[i], err) != 0) {
 			*temporary = 1;
 			m->unheard = replied == 0;
@@ -701,7 +854,7 @@ transaction(struct sink *s, struct smtp *m, struct spool *msg, int *temporary, s
 		return MF_EDELIVER;
 	}
 
-	if (send_body(s, m, msg, temporary, err) != 0)
+	if (send_body(s, m, msg, 1, 0, temporary, err) != 0)
 		return err->code;
 	/* LMTP answers for each recipient that was accepted (RFC 2033);
 	 * with our one recipient, that is one reply as for SMTP. */

@@ -6,9 +6,9 @@ Return-Path Dovecot prepends (the envelope sender: the message's own
 Return-Path, <> without one) and the Received: header mailfetch prepends
 (naming the IMAP server and the recipient); the source messages are
 \\Seen afterwards.  One LMTP session carries every message (one greeting,
-one QUIT), MAIL, RCPT and DATA go out together, and -v -v shows the
-session with LMTP> / LMTP< and each message's data as its size, never
-its lines.  A second run finds nothing new.  The baseline binary does not
+one QUIT), MAIL, RCPT and BDAT go out together with the data (Dovecot
+offers CHUNKING), and -v -v shows the session with LMTP> / LMTP< and
+each message's data as its size, never its lines.  A second run finds nothing new.  The baseline binary does not
 know deliver = lmtp (exit 5)."""
 
 import os
@@ -86,11 +86,16 @@ def test(t):
     t.check(re.search(r"LMTP> \{\d+ bytes\}", err) is not None, "message data traced as its size")
     t.check("this is message number" not in err and "padding line" not in err,
             "no line of any message in the trace")
-    # Pipelining: MAIL, RCPT and DATA all sent before the first reply.
-    seq = re.findall(r"LMTP([<>]) (MAIL|RCPT|DATA|250|354)", err)
+    # Dovecot offers CHUNKING: MAIL, RCPT and BDAT go out with the data,
+    # before the first reply, and BDAT's size is the data's.
+    seq = re.findall(r"LMTP([<>]) (MAIL|RCPT|DATA|BDAT|250|354)", err)
     first = seq[seq.index((">", "MAIL")):][:4]
-    t.eq(first, [(">", "MAIL"), (">", "RCPT"), (">", "DATA"), ("<", "250")],
-         "MAIL, RCPT and DATA go out before the first reply (RFC 2033 pipelining)")
+    t.eq(first, [(">", "MAIL"), (">", "RCPT"), (">", "BDAT"), ("<", "250")],
+         "MAIL, RCPT and BDAT go out before the first reply (RFC 2033 pipelining, RFC 3030 CHUNKING)")
+    t.check("LMTP> DATA" not in err, "no DATA when the server offers CHUNKING")
+    pairs = re.findall(r"LMTP> BDAT (\d+) LAST\n(?:.*\n)*?.*LMTP> \{(\d+) bytes\}", err)
+    t.eq(len(pairs), len(msgs), "one BDAT ... LAST per message")
+    t.check(pairs and all(a == b for a, b in pairs), "each BDAT announces exactly the bytes sent", pairs[:3])
 
     # 2. A second run: nothing new, nothing delivered again.
     before = dv.uids("bob")

@@ -9,9 +9,11 @@ with SMTPUTF8; RCPT TO the recipient key, a bare local part as
 LOCAL@localhost, and by default the user running mailfetch.  The source
 messages are \\Seen afterwards.  One SMTP session for all of them, EHLO,
 SIZE, BODY=8BITMIME and SMTPUTF8 as Exim offers them, pipelined (Exim
-enforces the order of a non-pipelining client), data traced as its size.
-Past Exim's limit of messages per connection (a 421 to MAIL), the next
-message goes through a new session.
+enforces the order of a non-pipelining client), with BDAT (Exim offers
+CHUNKING), data traced as its size.  With CHUNKING turned off in Exim the
+same corpus goes through DATA, dot-stuffed, byte-exact.  Past Exim's
+limit of messages per connection (a 421 to MAIL), the next message goes
+through a new session.
 The baseline binary does not know deliver = smtp (exit 5)."""
 
 import os
@@ -95,10 +97,11 @@ def test(t):
             is not None, "SMTPUTF8 for the message with an 8-bit sender and header")
     t.check(re.search(r"SMTP> \{\d+ bytes\}", err) is not None and "padding line" not in err,
             "message data traced as its size, not its lines")
-    seq = re.findall(r"SMTP([<>]) (MAIL|RCPT|DATA|250|354)", err)
+    seq = re.findall(r"SMTP([<>]) (MAIL|RCPT|DATA|BDAT|250|354)", err)
     first = seq[seq.index((">", "MAIL")):][:4]
-    t.eq(first, [(">", "MAIL"), (">", "RCPT"), (">", "DATA"), ("<", "250")],
-         "MAIL, RCPT and DATA go out before the first reply (Exim offers PIPELINING)")
+    t.eq(first, [(">", "MAIL"), (">", "RCPT"), (">", "BDAT"), ("<", "250")],
+         "MAIL, RCPT and BDAT go out before the first reply (Exim offers PIPELINING and CHUNKING)")
+    t.check("SMTP> DATA" not in err, "no DATA when Exim offers CHUNKING")
     t.check("SMTP> STARTTLS" not in err, "127.0.0.1 is loopback: no STARTTLS")
 
     # The default recipient: the user running mailfetch, @localhost.
@@ -119,6 +122,20 @@ def test(t):
     t.exit_code(r, h.EX_NOMAIL, "no new mail")
     t.check("SMTP" not in r.stderr, "no new mail: no SMTP session opened")
 
+
+    # Without CHUNKING: DATA, dot-stuffed, the same corpus byte-exact.
+    exd = t.exim(extra_conf="chunking_advertise_hosts =")
+    msgs4 = corpus("data")
+    dv.append_many("alice", "INBOX", msgs4)
+    r = t.run(["-v", "-v"], h.config({"acct": dict(keys, smtp="127.0.0.1:%d" % exd.port)}))
+    t.exit_code(r, h.EX_OK, "Exim without CHUNKING")
+    got = [h.strip_received(g)[1] for g in exd.wait_messages(len(msgs4))]
+    t.messages_equal(sorted(got, key=marker), sorted(msgs4, key=marker), "without CHUNKING: byte-exact")
+    seq = re.findall(r"SMTP([<>]) (MAIL|RCPT|DATA|BDAT|250|354)", r.stderr)
+    first = seq[seq.index((">", "MAIL")):][:4]
+    t.eq(first, [(">", "MAIL"), (">", "RCPT"), (">", "DATA"), ("<", "250")],
+         "without CHUNKING: MAIL, RCPT and DATA go out before the first reply")
+    t.check("SMTP> BDAT" not in r.stderr, "without CHUNKING: no BDAT")
 
     # Exim's smtp_accept_max_per_connection (1000 by default): past it,
     # MAIL gets 421; the message goes through a new session.

@@ -11,13 +11,13 @@ It listens on a free 127.0.0.1 port (or on a unix socket: unix_path), one
 thread per connection, and speaks enough of RFC 5321 (lmtp=True: RFC 2033,
 LHLO and one reply per accepted recipient after the data) to take a client
 through the greeting, EHLO/HELO/LHLO, STARTTLS, MAIL, RCPT, DATA, RSET,
-NOOP and QUIT.
+NOOP and QUIT, and BDAT when caps offers CHUNKING (RFC 3030).
 
 Replies are scripted per step and per transaction: script maps STEP or
 (STEP, N) to a reply line ("451 4.3.0 try later") or an action, N counting
 MAIL commands from 1 across all connections.  Steps: GREETING, EHLO (also
-HELO and LHLO), STARTTLS, MAIL, RCPT, DATA, DOT (the end of the data),
-RSET, QUIT.  Actions:
+HELO and LHLO), STARTTLS, MAIL, RCPT, DATA, DOT (the end of the data:
+also BDAT ... LAST), BDAT (a chunk before the last), RSET, QUIT.  Actions:
     "DROP"         close the connection instead of replying
     "STALL"        say nothing more; close when the client does (or after
                    io_timeout)
@@ -26,7 +26,7 @@ RSET, QUIT.  Actions:
 
 What the server saw is kept: messages (one Transaction per end of data
 received, with .mail_from, .mail_params, .rcpts, .data (dot-unstuffed),
-.raw (as sent), .pipelined, .conn), commands ([(conn, VERB, line)]),
+.raw (as sent), .chunks (BDAT sizes; [] for DATA), .pipelined, .conn), commands ([(conn, VERB, line)]),
 events, and sync_violations (commands sent before the reply to the one
 before while PIPELINING was not offered).
 
@@ -61,6 +61,7 @@ class Transaction:
         self.raw = None
         self.pipelined = False
         self.replied = False  # a reply of this transaction went out before DATA was read
+        self.chunks = []
 
     def __repr__(self):
         return "Transaction(from=%r, rcpts=%r, %s bytes, pipelined=%s)" % (
@@ -456,6 +457,46 @@ class Session:
         self.trans = None
         n = t.accepted_rcpts if srv.lmtp else 1
         for k in range(n):
+            r = srv.reply_for("DOT", t.n, "250 2.0.0 Ok: queued as %d" % t.n)
+            if r.startswith("2"):
+                t.accepted.append(k)
+            if not self.act(r):
+                return False
+        return True
+
+    def do_BDAT(self, text):
+        srv = self.srv
+        parts = text.split()
+        if "CHUNKING" not in srv.caps:
+            return self.act("500 5.5.1 unknown command")
+        if len(parts) not in (2, 3) or not parts[1].isdigit() or (len(parts) == 3 and parts[2].upper() != "LAST"):
+            return self.act("501 5.5.4 BDAT size [LAST]")
+        n, last = int(parts[1]), len(parts) == 3
+        while len(self.buf) < n:
+            if len(self.buf) > 64 << 20:
+                raise Disconnect("chunk too large")
+            self._fill()
+        chunk, self.buf = self.buf[:n], self.buf[n:]
+        srv._event(self.id, "chunk", chunk)
+        t = self.trans
+        if t is None or not getattr(t, "accepted_rcpts", 0):
+            # RFC 3030, 4.2: the chunk is read and dropped all the same.
+            if last:
+                self.trans = None
+            return self.act("503 5.5.1 need MAIL first" if t is None else "554 5.5.1 no valid recipients")
+        if not t.chunks:
+            t.pipelined = not t.replied
+            t.raw = b""
+        t.chunks.append(n)
+        t.raw += chunk
+        if not last:
+            return self.act(srv.reply_for("BDAT", t.n, "250 2.0.0 %d octets received" % n))
+        t.data = t.raw
+        with srv.lock:
+            srv.messages.append(t)
+        srv._event(self.id, "data", t.data)
+        self.trans = None
+        for k in range(t.accepted_rcpts if srv.lmtp else 1):
             r = srv.reply_for("DOT", t.n, "250 2.0.0 Ok: queued as %d" % t.n)
             if r.startswith("2"):
                 t.accepted.append(k)
