@@ -207,6 +207,18 @@ class MailfetchLmtp(Mailfetch):
                         prefix_headers=("Received", "Return-Path"))
 
 
+class MailfetchLmtp2(MailfetchLmtp):
+    """The same, with two LMTP sessions at once (deliver_sessions = 2)."""
+    sink = "lmtp2"
+    label = "mailfetch, LMTP to Dovecot, 2 sessions"
+
+    def prepare(self, ctx):
+        cfg = self.config(ctx, ["deliver = lmtp", "lmtp = %s" % ctx.sinks.lmtp_socket,
+                                "recipient = %s" % ctx.sinks.rcpt, "deliver_sessions = 2"])
+        return Prepared(self.argv(ctx, cfg), base_env(ctx), ctx.sinks.lmtp_out, "sdbox",
+                        prefix_headers=("Received", "Return-Path"))
+
+
 class MailfetchProcmail(Mailfetch):
     sink = "procmail"
     label = "mailfetch, procmail"
@@ -460,6 +472,7 @@ def all_tools(mailfetch_binary):
         MailfetchMaildir(mailfetch_binary),
         MailfetchSmtp(mailfetch_binary),
         MailfetchLmtp(mailfetch_binary),
+        MailfetchLmtp2(mailfetch_binary),
         MailfetchProcmail(mailfetch_binary),
         Mbsync(),
         Fdm(),

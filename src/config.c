@@ -87,6 +87,7 @@ static const struct key keys[] = {
 	{ "smtp", K_STRING, OFF(smtp), NULL, NULL, 0, 0 },
 	{ "lmtp", K_STRING, OFF(lmtp), NULL, NULL, 0, 0 },
 	{ "recipient", K_STRING, OFF(recipient), NULL, NULL, 0, 0 },
+	{ "deliver_sessions", K_INT, OFF(deliver_sessions), "1", NULL, 1, 8 },
 	{ "limit", K_SIZE, OFF(limit), NULL, NULL, 0, 0 },
 	{ "fetch_limit", K_INT, OFF(fetch_limit), NULL, NULL, 1, 1000000 },
 	{ "delete_after", K_INT, OFF(delete_after), NULL, NULL, 1, 36500 },
@@ -1087,6 +1088,8 @@ config_print_account(const struct account *a, FILE *fp)
 			fprintf(fp, "%s = %s\nrecipient = %s\n", a->deliver == DELIVER_SMTP ? "smtp" : "lmtp",
 			    a->deliver == DELIVER_SMTP ? a->smtp : a->lmtp,
 			    a->recipient != NULL ? a->recipient : "(the local user)");
+			if (a->deliver_sessions != 1)
+				fprintf(fp, "deliver_sessions = %d\n", a->deliver_sessions);
 			break;
 		}
 		if (a->limit > 0)

@@ -49,6 +49,7 @@ struct account {
 	char *smtp;              /* deliver = smtp: "HOST[:PORT]" */
 	char *lmtp;              /* deliver = lmtp: a socket path (starts with '/') or "HOST:PORT" */
 	char *recipient;         /* RCPT TO for smtp/lmtp; NULL: the local user running mailfetch */
+	int deliver_sessions;    /* smtp, lmtp: sessions at once, each message on the next */
 	unsigned long long limit; /* bytes; larger messages are left on the server; 0: none */
 	int fetch_limit;         /* messages per folder per run; 0: none */
 	int delete_after;        /* days after delivery to delete on the server (keep = yes); 0: never */

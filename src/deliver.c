@@ -50,8 +50,8 @@ sink_open(const struct account *a, const char *who, struct mf_error *err)
 }
 
 int
-sink_deliver(struct sink *s, struct spool *msg, const char *prior, int *temporary, int *already,
-    struct mf_error *err)
+sink_deliver(struct sink *s, struct spool *msg, const char *prior, unsigned long tag, int *temporary,
+    int *already, int *pending, struct mf_error *err)
 {
 	char *sender = deliver_sender(msg);
 	int r;
@@ -59,11 +59,28 @@ sink_deliver(struct sink *s, struct spool *msg, const char *prior, int *temporar
 	*temporary = 0;
 	s->prior = prior;
 	s->already = 0;
+	s->tag = tag;
+	s->pending = 0;
 	r = s->ops->deliver(s, msg, sender, temporary, err);
 	*already = r == 0 && s->already;
+	*pending = r == 0 && s->pending;
 	s->prior = NULL;
 	free(sender);
 	return r;
+}
+
+void
+sink_set_outcome(struct sink *s, sink_outcome_fn fn, void *ctx)
+{
+	s->outcome = fn;
+	s->outcome_ctx = ctx;
+}
+
+void
+sink_flush(struct sink *s)
+{
+	if (s != NULL && s->ops->flush != NULL)
+		s->ops->flush(s);
 }
 
 void
@@ -84,6 +101,7 @@ sink_pause(struct sink *s)
 int
 sink_commit(struct sink *s, struct mf_error *err)
 {
+	sink_flush(s);
 	return s->ops->commit(s, err);
 }
 
@@ -92,6 +110,7 @@ sink_close(struct sink *s)
 {
 	if (s == NULL)
 		return;
+	sink_flush(s);
 	s->ops->close(s);
 	buf_free(&s->out);
 	free(s);

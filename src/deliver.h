@@ -21,8 +21,14 @@ struct sink_ops {
 	/* Delivers msg (wire form, CRLF) from envelope sender; 0 when the
 	 * message is stored (durable at the next successful commit), else
 	 * MF_EDELIVER with err set, nothing of the message left behind, and
-	 * *temporary set if trying later may succeed. */
+	 * *temporary set if trying later may succeed.  A sink with flush may
+	 * instead take the message and return 0 with s->pending set: msg is
+	 * no longer needed, and the outcome comes later through the
+	 * outcome hook (from a later deliver, or from flush). */
 	int (*deliver)(struct sink *s, struct spool *msg, const char *sender, int *temporary, struct mf_error *err);
+	/* Waits for the outcome of every message taken with s->pending set,
+	 * and hands each to the outcome hook.  May be NULL. */
+	void (*flush)(struct sink *s);
 	/* Makes every message delivered since the last commit durable (mbox:
 	 * one fsync).  On failure none of them counts as delivered and
 	 * MF_EDELIVER is returned with err set. */
@@ -38,6 +44,12 @@ struct sink_ops {
  * state_intent); returns 0, or -1 if that could not be recorded. */
 typedef int (*sink_intent_fn)(void *ctx, const char *token);
 
+/* The outcome of a message a sink took without waiting (see deliver):
+ * tag and size as given to sink_deliver; rc 0 delivered, else
+ * MF_EDELIVER with err and temporary as deliver would have set them. */
+typedef void (*sink_outcome_fn)(void *ctx, unsigned long tag, unsigned long long size, int rc, int temporary,
+    const struct mf_error *err);
+
 struct sink {
 	const struct sink_ops *ops;
 	const struct account *acct;
@@ -49,6 +61,10 @@ struct sink {
 	sink_intent_fn intent; /* to call before writing the first byte (a sink with a place to name) */
 	void *intent_ctx;
 	int already;       /* out: prior showed the message is there whole; nothing was written */
+	unsigned long tag; /* the caller's name for the message, for the outcome hook */
+	int pending;       /* out: taken; the outcome comes through the outcome hook */
+	sink_outcome_fn outcome;
+	void *outcome_ctx;
 	/* Where an interrupted run last wrote (a token, or NULL): before
 	 * appending, a sink looks there for half a message it left at the
 	 * end of the file, and takes it out. */
@@ -67,18 +83,27 @@ struct sink *sink_open(const struct account *a, const char *who, struct mf_error
  * check finds out whether the message got there whole, and then sets
  * *already and writes nothing (a partial copy it finds at the end of
  * the file is removed first).  Before writing, the sink reports where
- * through the hook of sink_set_intent. */
-int sink_deliver(struct sink *s, struct spool *msg, const char *prior, int *temporary, int *already,
-    struct mf_error *err);
+ * through the hook of sink_set_intent.  With *pending set on return the
+ * sink took the message and its outcome (under tag) comes later through
+ * the hook of sink_set_outcome; that can happen inside any later
+ * sink_deliver, sink_flush, sink_commit or sink_close. */
+int sink_deliver(struct sink *s, struct spool *msg, const char *prior, unsigned long tag, int *temporary,
+    int *already, int *pending, struct mf_error *err);
+/* Sets the hook that takes the outcome of each message taken pending. */
+void sink_set_outcome(struct sink *s, sink_outcome_fn fn, void *ctx);
+/* Waits for every pending message's outcome (see sink_ops.flush). */
+void sink_flush(struct sink *s);
 /* Sets the hook a sink calls before it writes a message, and the token
  * of the last place an interrupted run wrote to (NULL: none), which must
  * outlive the sink. */
 void sink_set_intent(struct sink *s, sink_intent_fn fn, void *ctx, const char *last_intent);
 /* See sink_ops.pause; NULL is fine. */
 void sink_pause(struct sink *s);
-/* Makes the messages delivered since the last commit durable; see sink_ops.commit. */
+/* Makes the messages delivered since the last commit durable; see
+ * sink_ops.commit.  Pending messages are flushed first. */
 int sink_commit(struct sink *s, struct mf_error *err);
-/* Closes; anything not committed is taken back where the sink can. */
+/* Closes, after a flush; anything not committed is taken back where the
+ * sink can. */
 void sink_close(struct sink *s);
 
 /* fsyncs the directory that holds path (a new file's name must survive a

@@ -48,6 +48,7 @@
 #define SMTP_REPLY_LINES_MAX 128u  /* lines of one multi-line reply */
 #define SMTP_TEXT_SHOWN      200u  /* bytes of a reply's text kept for an error line */
 #define SMTP_PATH_MAX        256u  /* an envelope address (RFC 5321, 4.5.3.1.3) */
+#define SMTP_KEPT_MAX        (64u * 1024) /* a transaction kept to send again: larger ones wait for replies */
 
 enum smtp_cap {
 	CAP_PIPELINING = 1 << 0,
@@ -110,6 +111,22 @@ struct smtp {
 	unsigned long long size_max; /* SIZE's limit; 0: none given */
 	int unheard;           /* the transaction failed before the server answered any of it */
 	struct buf cmd;
+	/* A BDAT transaction sent without waiting for its replies: */
+	int waiting;           /* its replies are still to be read */
+	int reused;            /* the session had carried a message before it */
+	unsigned long tag;     /* the message's, for the outcome hook */
+	unsigned long long msize;
+	struct buf wire;       /* all of it as sent: the commands, then the data */
+	size_t wire_cmds;      /* how much of wire is the commands */
+};
+
+/* The sink's sessions (deliver_sessions): each message goes on the next
+ * one in turn, whose previous message's replies are read first.  One
+ * session keeps the messages in order; more let a server that works
+ * on each connection apart (Dovecot's LMTP) take several at once. */
+struct pool {
+	struct smtp **m;
+	unsigned n, next;
 };
 
 /* Keeps the characters a header field or a command can carry safely
@@ -681,58 +698,19 @@ mail_cmd(struct smtp *m, struct buf *b, const char *from, unsigned long long siz
 		buf_printf(b, " SMTPUTF8");
 }
 
-/* Ends the command that b holds from start on and traces it: it goes out
- * in one write with what follows. */
-static void
-queue_cmd(struct smtp *m, struct buf *b, size_t start)
-{
-	buf_append(b, "\r\n", 2);
-	conn_trace_cmd(m->conn, b->data + start, b->len - start, b->len - start);
-}
-
-/* One message with CHUNKING (RFC 3030) to a server that pipelines:
- * MAIL FROM, RCPT TO and BDAT n LAST go out with the data in one write,
- * with no dot-stuffing and no end line; then the replies are read in
- * order: MAIL's, RCPT's, and BDAT's (LMTP: one per accepted recipient,
- * or the one refusal when none was accepted).  A refused step leaves
- * the server to read and drop the data (RFC 3030, 4.2); RSET follows. */
+/* The replies to a BDAT transaction, in order: MAIL's, RCPT's, and
+ * BDAT's (LMTP: one per accepted recipient, or the one refusal when none
+ * was accepted).  A refused step leaves the server to read and drop the
+ * data (RFC 3030, 4.2); RSET follows. */
 static int
-transaction_bdat(struct sink *s, struct smtp *m, struct spool *msg, int *temporary, struct mf_error *err)
+bdat_replies(struct smtp *m, int *temporary, struct mf_error *err)
 {
 	static const enum smtp_step steps[] = { STEP_MAIL, STEP_RCPT, STEP_BDAT };
-	char from[SMTP_PATH_MAX + 1];
 	struct reply r, bad = { 0 };
 	enum smtp_step bad_step = STEP_MAIL;
-	unsigned long long body, size;
 	unsigned accepted = 0;
-	size_t cmds;
-	int utf8, ok = 1, closing = 0;
+	int ok = 1, closing = 0;
 
-	envelope(m, msg, from, sizeof from, &utf8);
-	buf_reset(&m->cmd);
-	received_header(s, m, &m->cmd);
-	if (wire_size(msg, &body) != 0)
-		return err_set(err, MF_EDELIVER, "cannot read the spooled message back: %s; check TMPDIR",
-		    strerror(errno));
-	size = m->cmd.len + body;
-	if (too_big(m, size, err))
-		return MF_EDELIVER;
-	buf_reset(&s->out);
-	mail_cmd(m, &s->out, from, size, utf8);
-	queue_cmd(m, &s->out, 0);
-	cmds = s->out.len;
-	buf_printf(&s->out, "RCPT TO:<%s>", m->rcpt);
-	queue_cmd(m, &s->out, cmds);
-	cmds = s->out.len;
-	buf_printf(&s->out, "BDAT %llu LAST", size);
-	queue_cmd(m, &s->out, cmds);
-	cmds = s->out.len;
-	buf_append(&s->out, m->cmd.data, m->cmd.len);
-	if (send_body(s, m, msg, 0, cmds, temporary, err) != 0) {
-		/* Written into a connection the server had closed. */
-		m->unheard = *temporary;
-		return err->code;
-	}
 	for (size_t i = 0; i < 3 && !closing; i++) {
 		unsigned n = steps[i] == STEP_BDAT && m->lmtp && accepted > 0 ? accepted : 1;
 		for (unsigned k = 0; k < n && !closing; k++) {
@@ -761,10 +739,106 @@ transaction_bdat(struct sink *s, struct smtp *m, struct spool *msg, int *tempora
 	return MF_EDELIVER;
 }
 
+/* Traces the command lines in data[0..len), which go out in one write
+ * with what follows them. */
+static void
+trace_cmds(struct smtp *m, const char *data, size_t len)
+{
+	for (const char *p = data, *end = data + len, *eol; p < end; p = eol + 1) {
+		eol = memchr(p, '\n', (size_t)(end - p));
+		if (eol == NULL)
+			eol = end - 1;
+		conn_trace_cmd(m->conn, p, (size_t)(eol + 1 - p), (size_t)(eol + 1 - p));
+	}
+}
+
+/* Sends the transaction kept whole in m->wire (its commands traced, its
+ * data as its size), without waiting for the replies. */
+static int
+send_kept(struct smtp *m, int *temporary, struct mf_error *err)
+{
+	trace_cmds(m, m->wire.data, m->wire_cmds);
+	conn_trace_sent(m->conn, 0, m->wire.data + m->wire_cmds, m->wire.len - m->wire_cmds);
+	conn_trace_sent(m->conn, m->wire.len - m->wire_cmds, NULL, 0);
+	if (conn_write_raw(m->conn, m->wire.data, m->wire.len, err) != 0) {
+		/* Written into a connection the server had closed. */
+		*temporary = 1;
+		m->unheard = 1;
+		return lost(m, STEP_BDAT, err);
+	}
+	return 0;
+}
+
+/* One message with CHUNKING (RFC 3030) to a server that pipelines:
+ * MAIL FROM, RCPT TO and BDAT n LAST go out with the data in one write,
+ * with no dot-stuffing and no end line, then the replies are read (see
+ * bdat_replies).  With may_wait, a transaction small enough to keep
+ * whole (to send again should the server turn out to have ended the
+ * session first) is sent and left with its replies unread (m->waiting,
+ * s->pending): smtp_finish reads them later, while the next message
+ * comes from the IMAP server. */
+static int
+transaction_bdat(struct sink *s, struct smtp *m, struct spool *msg, int may_wait, int *temporary,
+    struct mf_error *err)
+{
+	char from[SMTP_PATH_MAX + 1];
+	unsigned long long body, size;
+	struct buf *b;
+	size_t cmds;
+	int utf8;
+
+	envelope(m, msg, from, sizeof from, &utf8);
+	buf_reset(&m->cmd);
+	received_header(s, m, &m->cmd);
+	if (wire_size(msg, &body) != 0)
+		return err_set(err, MF_EDELIVER, "cannot read the spooled message back: %s; check TMPDIR",
+		    strerror(errno));
+	size = m->cmd.len + body;
+	if (too_big(m, size, err))
+		return MF_EDELIVER;
+	may_wait = may_wait && size <= SMTP_KEPT_MAX;
+	b = may_wait ? &m->wire : &s->out;
+	buf_reset(b);
+	mail_cmd(m, b, from, size, utf8);
+	buf_append(b, "\r\n", 2);
+	buf_printf(b, "RCPT TO:<%s>\r\nBDAT %llu LAST\r\n", m->rcpt, size);
+	cmds = b->len;
+	buf_append(b, m->cmd.data, m->cmd.len);
+	if (may_wait) {
+		struct wire w = { .bol = 1 };
+		char chunk[IO_CHUNK];
+		uint64_t off = 0;
+		ssize_t n;
+		while ((n = spool_pread(msg, chunk, sizeof chunk, off)) > 0) {
+			wire_feed(&w, chunk, (size_t)n, b);
+			off += (uint64_t)n;
+		}
+		if (n < 0)
+			return err_set(err, MF_EDELIVER, "cannot read the spooled message back: %s; check TMPDIR",
+			    strerror(errno));
+		wire_finish(&w, b);
+		m->wire_cmds = cmds;
+		if (send_kept(m, temporary, err) != 0)
+			return err->code;
+		m->waiting = 1;
+		m->tag = s->tag;
+		m->msize = spool_size(msg);
+		s->pending = 1;
+		return 0;
+	}
+	trace_cmds(m, b->data, cmds);
+	if (send_body(s, m, msg, 0, cmds, temporary, err) != 0) {
+		/* Written into a connection the server had closed. */
+		m->unheard = *temporary;
+		return err->code;
+	}
+	return bdat_replies(m, temporary, err);
+}
+
 /* One message: MAIL FROM, RCPT TO, DATA (pipelined when the server
  * allows), the data, the replies to its end. */
 static int
-transaction(struct sink *s, struct smtp *m, struct spool *msg, int *temporary, struct mf_error *err)
+transaction(struct sink *s, struct smtp *m, struct spool *msg, int may_wait, int *temporary, struct mf_error *err)
 {
 	static const enum smtp_step steps[] = { STEP_MAIL, STEP_RCPT, STEP_DATA };
 	int pipelining = m->lmtp || (m->caps & CAP_PIPELINING);
@@ -777,7 +851,7 @@ transaction(struct sink *s, struct smtp *m, struct spool *msg, int *temporary, s
 	unsigned accepted = 0;
 
 	if (pipelining && (m->caps & CAP_CHUNKING))
-		return transaction_bdat(s, m, msg, temporary, err);
+		return transaction_bdat(s, m, msg, may_wait, temporary, err);
 	envelope(m, msg, from, sizeof from, &utf8);
 	buf_reset(&s->out);
 	received_header(s, m, &s->out);
@@ -875,22 +949,76 @@ transaction(struct sink *s, struct smtp *m, struct spool *msg, int *temporary, s
 	return 0;
 }
 
+/* Reads the replies to m's transaction sent without waiting, sends it
+ * again, once, on a new session if the server had ended the old one
+ * before reading any of it, and hands the outcome to the hook.  Returns
+ * whether it failed for a reason the next message would share. */
+static int
+smtp_finish(struct sink *s, struct smtp *m)
+{
+	struct mf_error err = { 0 };
+	int temporary = 0, rc;
+
+	m->waiting = 0;
+	rc = bdat_replies(m, &temporary, &err);
+	if (rc != 0 && m->reused && m->unheard) {
+		session_drop(m);
+		temporary = 0;
+		if (session_open(s, m, &temporary, &err) != 0) {
+			rc = MF_EDELIVER;
+		} else if (!(m->caps & CAP_CHUNKING)) {
+			temporary = 1;
+			session_drop(m);
+			rc = err_set(&err, MF_EDELIVER, "%s ended the session before it read the message, and no "
+			    "longer offers CHUNKING; the message stays on the IMAP server", m->where);
+		} else {
+			m->unheard = 0;
+			rc = send_kept(m, &temporary, &err);
+			if (rc == 0)
+				rc = bdat_replies(m, &temporary, &err);
+		}
+	}
+	s->outcome(s->outcome_ctx, m->tag, m->msize, rc, temporary, &err);
+	return rc != 0 && temporary;
+}
+
+/* Every transaction still waiting for its replies, the oldest first. */
+static void
+smtp_flush(struct sink *s)
+{
+	struct pool *p = s->priv;
+
+	for (unsigned k = 0; p != NULL && k < p->n; k++) {
+		struct smtp *m = p->m[(p->next + k) % p->n];
+		if (m->waiting)
+			(void)smtp_finish(s, m);
+	}
+}
+
 static int
 smtp_deliver(struct sink *s, struct spool *msg, const char *sender, int *temporary, struct mf_error *err)
 {
-	struct smtp *m = s->priv;
-	int reused, rc;
+	struct pool *p = s->priv;
+	struct smtp *m = p->m[p->next];
+	int reused, rc, may_wait = s->outcome != NULL;
 
 	/* MAIL FROM takes the Return-Path as it is or <>, not the reduced
 	 * From_-line sender of deliver_sender: see envelope_sender. */
 	(void)sender;
+	p->next = (p->next + 1) % p->n;
+	if (m->waiting && smtp_finish(s, m)) {
+		/* The caller has just been told that nothing more goes. */
+		*temporary = 1;
+		return err_set(err, MF_EDELIVER, "%s: not tried after the message before it failed", m->where);
+	}
 	if (m->conn != NULL && session_stale(m))
 		session_drop(m);
 	reused = m->conn != NULL;
 	if (!reused && session_open(s, m, temporary, err) != 0)
 		return MF_EDELIVER;
 	m->unheard = 0;
-	rc = transaction(s, m, msg, temporary, err);
+	m->reused = reused;
+	rc = transaction(s, m, msg, may_wait, temporary, err);
 	if (rc != 0 && reused && m->unheard) {
 		/* The server had ended the idle session (a 421, or the
 		 * connection closed) before it read any of this message:
@@ -899,7 +1027,8 @@ smtp_deliver(struct sink *s, struct spool *msg, const char *sender, int *tempora
 		*temporary = 0;
 		if (session_open(s, m, temporary, err) != 0)
 			return MF_EDELIVER;
-		rc = transaction(s, m, msg, temporary, err);
+		m->reused = 0;
+		rc = transaction(s, m, msg, may_wait, temporary, err);
 	}
 	return rc;
 }
@@ -920,25 +1049,40 @@ smtp_free(struct smtp *m)
 	free(m->host);
 	free(m->rcpt);
 	buf_free(&m->cmd);
+	buf_free(&m->wire);
 	free(m);
+}
+
+static void
+pool_free(struct pool *p)
+{
+	for (unsigned k = 0; p != NULL && k < p->n; k++)
+		if (p->m[k] != NULL)
+			smtp_free(p->m[k]);
+	if (p != NULL)
+		free(p->m);
+	free(p);
 }
 
 static void
 smtp_close(struct sink *s)
 {
-	struct smtp *m = s->priv;
+	struct pool *p = s->priv;
 	struct mf_error err;
 	struct reply r;
 
-	if (m == NULL)
+	if (p == NULL)
 		return;
-	if (m->conn != NULL && !session_stale(m)) {
-		buf_reset(&m->cmd);
-		buf_printf(&m->cmd, "QUIT");
-		if (send_cmd(m, STEP_QUIT, &err) == 0)
-			(void)read_reply(m, STEP_QUIT, &r, 0, &err);
+	for (unsigned k = 0; k < p->n; k++) {
+		struct smtp *m = p->m[k];
+		if (m->conn != NULL && !m->waiting && !session_stale(m)) {
+			buf_reset(&m->cmd);
+			buf_printf(&m->cmd, "QUIT");
+			if (send_cmd(m, STEP_QUIT, &err) == 0)
+				(void)read_reply(m, STEP_QUIT, &r, 0, &err);
+		}
 	}
-	smtp_free(m);
+	pool_free(p);
 	s->priv = NULL;
 }
 
@@ -952,13 +1096,14 @@ open_common(struct sink *s, int lmtp, struct mf_error *err)
 	const char *target = lmtp ? a->lmtp : a->smtp != NULL ? a->smtp : "localhost:25";
 	const char *user = a->recipient;
 	char name[256], *local = NULL;
+	struct pool *p;
 
-	s->priv = m;
 	m->lmtp = lmtp;
 	m->proto = lmtp ? "LMTP" : "SMTP";
 	m->key = lmtp ? "lmtp" : "smtp";
 	m->fd = -1;
 	buf_init(&m->cmd, 0);
+	buf_init(&m->wire, 0);
 	if (target == NULL) {
 		err_set(err, MF_EDELIVER, "deliver = lmtp needs lmtp, the LMTP server's socket or HOST:PORT; "
 		    "check the config");
@@ -1011,11 +1156,25 @@ open_common(struct sink *s, int lmtp, struct mf_error *err)
 	if (m->me[0] == '\0' || m->me[0] == '.' || m->me[0] == '-')
 		snprintf(m->me, sizeof m->me, "localhost");
 	free(local);
+	p = xcalloc(1, sizeof *p);
+	p->n = a->deliver_sessions > 0 ? (unsigned)a->deliver_sessions : 1;
+	p->m = xcalloc(p->n, sizeof *p->m);
+	p->m[0] = m;
+	for (unsigned k = 1; k < p->n; k++) {
+		/* The same server and envelope; a session of its own. */
+		struct smtp *c = xmalloc(sizeof *c);
+		*c = *m;
+		c->host = m->host != NULL ? xstrdup(m->host) : NULL;
+		c->rcpt = xstrdup(m->rcpt);
+		buf_init(&c->cmd, 0);
+		buf_init(&c->wire, 0);
+		p->m[k] = c;
+	}
+	s->priv = p;
 	return 0;
 fail:
 	free(local);
 	smtp_free(m);
-	s->priv = NULL;
 	return MF_EDELIVER;
 }
 
@@ -1036,6 +1195,7 @@ const struct sink_ops sink_smtp_ops = {
 	.durable_per_message = 1,
 	.open = smtp_open,
 	.deliver = smtp_deliver,
+	.flush = smtp_flush,
 	.commit = smtp_commit,
 	.close = smtp_close,
 };
@@ -1045,6 +1205,7 @@ const struct sink_ops sink_lmtp_ops = {
 	.durable_per_message = 1,
 	.open = lmtp_open,
 	.deliver = smtp_deliver,
+	.flush = smtp_flush,
 	.commit = smtp_commit,
 	.close = smtp_close,
 };

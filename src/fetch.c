@@ -157,40 +157,18 @@ on_intent(void *ctx, const char *token)
 	return 0;
 }
 
+/* What became of one message handed to the sink: rc 0 delivered (already:
+ * found there whole, from an interrupted run), else not, with err. */
 static void
-on_message(void *ctx, uint32_t uid, struct spool *msg, const char *problem, const char *warning)
+outcome(struct session *s, uint32_t uid, unsigned long long size, int rc, int temporary, int already,
+    const struct mf_error *err)
 {
-	struct session *s = ctx;
-	struct mf_error err = { 0 };
-	unsigned long long size;
-	int temporary = 0, already = 0, rc;
-
-	if (msg == NULL && problem == NULL) {
-		log_warn(s->a->who, "%s: UID %u: %s", s->folder, uid, warning);
-		return;
-	}
-	if (warning != NULL)
-		log_warn(s->a->who, "%s: UID %u: %s", s->folder, uid, warning);
-	if (problem != NULL) {
-		s->failed++;
-		worsen(s, MF_EDELIVER);
-		session_error(s, "%s: UID %u not delivered, it stays on the server: %s", s->folder, uid, problem);
-		s->f_handled++;
-		progress(s);
-		return;
-	}
-	size = spool_size(msg);
-	/* A stop signal only sets a flag: the delivery goes on (an MDA
-	 * within the grace period), and the loop stops after it. */
-	s->uid_in_hand = uid;
-	rc = sink_deliver(s->sink, msg, state_prior(s->state, s->folder, s->uidvalidity, uid), &temporary, &already,
-	    &err);
 	if (rc != 0) {
 		state_intent_void(s->state, s->folder, s->uidvalidity, uid);
 		s->failed++;
 		worsen(s, MF_EDELIVER);
-		session_error(s, "%s: UID %u (%llu bytes) not delivered: %s", s->folder, uid, size, err.msg);
-		if (temporary) {
+		session_error(s, "%s: UID %u (%llu bytes) not delivered: %s", s->folder, uid, size, err->msg);
+		if (temporary && !s->sink_down) {
 			/* The next message would only wait and fail the same way. */
 			s->sink_down = 1;
 			session_error(s, "%s: delivering nothing more this run; the rest stays on the server "
@@ -216,6 +194,48 @@ on_message(void *ctx, uint32_t uid, struct spool *msg, const char *problem, cons
 	s->f_handled++;
 	s->f_bytes += size;
 	progress(s);
+}
+
+/* The outcome of a message the sink took without waiting for it. */
+static void
+on_outcome(void *ctx, unsigned long tag, unsigned long long size, int rc, int temporary, const struct mf_error *err)
+{
+	outcome(ctx, (uint32_t)tag, size, rc, temporary, 0, err);
+}
+
+static void
+on_message(void *ctx, uint32_t uid, struct spool *msg, const char *problem, const char *warning)
+{
+	struct session *s = ctx;
+	struct mf_error err = { 0 };
+	int temporary = 0, already = 0, pending = 0, down = s->sink_down, rc;
+
+	if (msg == NULL && problem == NULL) {
+		log_warn(s->a->who, "%s: UID %u: %s", s->folder, uid, warning);
+		return;
+	}
+	if (warning != NULL)
+		log_warn(s->a->who, "%s: UID %u: %s", s->folder, uid, warning);
+	if (problem != NULL) {
+		s->failed++;
+		worsen(s, MF_EDELIVER);
+		session_error(s, "%s: UID %u not delivered, it stays on the server: %s", s->folder, uid, problem);
+		s->f_handled++;
+		progress(s);
+		return;
+	}
+	/* A stop signal only sets a flag: the delivery goes on (an MDA
+	 * within the grace period), and the loop stops after it. */
+	s->uid_in_hand = uid;
+	rc = sink_deliver(s->sink, msg, state_prior(s->state, s->folder, s->uidvalidity, uid), uid, &temporary,
+	    &already, &pending, &err);
+	if (rc != 0 && s->sink_down && !down) {
+		/* The outcome of an earlier message, learnt meanwhile, has
+		 * ended deliveries: this one was not tried, it stays on the
+		 * server unreported, as if the fetch had stopped before it. */
+	} else if (!pending) {
+		outcome(s, uid, spool_size(msg), rc, temporary, already, &err);
+	}
 	if (signals_stop())
 		imap_fetch_stop(s->imap);
 }
@@ -244,6 +264,8 @@ settle(struct session *s)
 {
 	struct mf_error err = { 0 };
 
+	/* The outcomes of messages still on their way count in this chunk. */
+	sink_flush(s->sink);
 	if (s->ndone == 0) {
 		/* Nothing delivered, but the sink may hold locks. */
 		if (sink_commit(s->sink, &err) != 0)
@@ -432,6 +454,7 @@ finish_journaled_marks(struct session *s, uint32_t *uids, size_t *n, struct mf_e
 static void
 settle_unmarked(struct session *s)
 {
+	sink_flush(s->sink);
 	if (s->ndone == 0)
 		return;
 	if (settle(s) && !mark_or_record(s, s->done, s->ndone))
@@ -891,6 +914,7 @@ fetch_account(const struct account *a, const struct fetch_opts *o, struct accoun
 	if (rc == 0) {
 		if (!check_only) {
 			sink_set_intent(s.sink, on_intent, &s, state_last_intent(s.state));
+			sink_set_outcome(s.sink, on_outcome, &s);
 			conn_set_wait_hook(s.conn, on_wait, &s);
 		}
 		s.spool = spool_new();

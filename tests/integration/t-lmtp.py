@@ -8,8 +8,9 @@ Return-Path, <> without one) and the Received: header mailfetch prepends
 \\Seen afterwards.  One LMTP session carries every message (one greeting,
 one QUIT), MAIL, RCPT and BDAT go out together with the data (Dovecot
 offers CHUNKING), and -v -v shows the session with LMTP> / LMTP< and
-each message's data as its size, never its lines.  A second run finds nothing new.  The baseline binary does not
-know deliver = lmtp (exit 5)."""
+each message's data as its size, never its lines.  A second run finds nothing new.  With deliver_sessions = 2
+two sessions carry the messages, each delivered once, whole.  The
+baseline binary does not know deliver = lmtp (exit 5)."""
 
 import os
 import re
@@ -126,7 +127,23 @@ def test(t):
             and "mailfetch: acct (alice@127.0.0.1): " in r.stderr,
             "unknown recipient: the error names the account, the reply and what to do", r.stderr)
 
-    # 5. The baseline binary does not know deliver = lmtp.
+    # 5. deliver_sessions = 2: two LMTP sessions (two Dovecot lmtp
+    # processes) at once; each message once, whole, the order aside.
+    before = dv.uids("bob")
+    msgs5 = [h.sample_message(90 + k, 1000 + 700 * k, marker="two-%d" % k) for k in range(12)]
+    uids5 = dv.append_many("alice", "INBOX", msgs5)
+    r = t.run(["-v", "-v"], h.config({"acct": dict(keys, deliver_sessions="2")}))
+    t.exit_code(r, h.EX_OK, "deliver_sessions = 2")
+    new = [u for u in dv.uids("bob") if u not in before]
+    got = sorted(h.strip_received(h.strip_received(dv.fetch("bob", "INBOX", u))[1])[1] for u in new)
+    # with the two that step 4 left unseen
+    want = sorted(h.crlf(m) for m in msgs5 + h.sample_messages(2))
+    t.messages_equal(got, want, "two sessions: every message once, byte-exact")
+    t.eq(r.stderr.count("LMTP> LHLO "), 2, "two sessions: two LHLO")
+    fl = dv.flags("alice")
+    t.check(all("\\Seen" in fl[u] for u in uids5), "two sessions: every source message \\Seen")
+
+    # 6. The baseline binary does not know deliver = lmtp.
     base = os.environ.get("MAILFETCH_BASELINE")
     if base and os.access(base, os.X_OK):
         r = t.run([], cfg, binary=base)

@@ -19,7 +19,14 @@ LAST in one write with its data, then the replies are read.
   delivered.
 - LMTP: one reply per accepted recipient after BDAT (452: temporary,
   552: that message only); a recipient refused: one reply to BDAT, the
-  message unmarked, the session goes on."""
+  message unmarked, the session goes on.
+- A message's replies are read when the next is ready to go: a
+  temporary refusal learnt then means the next is not tried (and not
+  reported), a permanent one does not.  SIGTERM while the server stalls
+  with a message in flight: gone within the grace period, unmarked.
+- deliver_sessions = 2: the messages alternate between two sessions,
+  all delivered once, whole; a temporary refusal on one session stops
+  the run but the message in flight on the other still counts."""
 
 import os
 import re
@@ -40,7 +47,7 @@ def msgs3():
 
 
 def case(t, what, script=None, lmtp=False, timeout=None, msgs=None, raw=None, rcpt="alice@example.org",
-         caps=CAPS):
+         caps=CAPS, sessions=None):
     """One run from a fresh fake IMAP server (messages msgs; raw: {index:
     bytes} served exactly as given) into a fresh fake server offering
     CHUNKING; returns (imap, smtp, result)."""
@@ -54,6 +61,8 @@ def case(t, what, script=None, lmtp=False, timeout=None, msgs=None, raw=None, rc
     keys["lmtp" if lmtp else "smtp"] = kw["unix_path"] if lmtp else "127.0.0.1:%d" % smtp.port
     if timeout:
         keys["timeout"] = timeout
+    if sessions:
+        keys["deliver_sessions"] = sessions
     r = t.run(["-v", "-v"], h.config({"acct": keys}))
     t.log("--- %s" % what)
     return imap, smtp, r
@@ -171,6 +180,48 @@ def test(t):
     t.exit_code(r, h.EX_DELIVERY, "LMTP CHUNKING: the first message's recipient refused")
     t.eq(seen(imap), [2, 3], "LMTP CHUNKING: no recipient: that one unseen, the session goes on")
     t.eq(smtp.connections, 1, "LMTP CHUNKING: no recipient: one session")
+
+    # -- signals --------------------------------------------------------------
+    imap = t.fake(tls="implicit", messages=msgs3())
+    smtp = t.fakesmtp(caps=CAPS, script={("DOT", 1): "STALL"})
+    keys = h.fake_keys(imap, deliver="smtp", smtp="127.0.0.1:%d" % smtp.port, timeout=60)
+    run = t.start([], h.config({"acct": keys}))
+    h.wait_for(lambda: smtp.ntrans >= 1 and any(k == "chunk" for _c, k, _d in list(smtp.events)), timeout=20)
+    t0 = time.monotonic()
+    run.kill(h.signal.SIGTERM)
+    r = run.wait()
+    took = time.monotonic() - t0
+    t.exit_code(r, 143, "CHUNKING: SIGTERM with a message in flight")
+    t.check(took < 12, "CHUNKING: SIGTERM: gone within the grace period (%.1fs)" % took)
+    t.eq(seen(imap), [], "CHUNKING: SIGTERM: nothing marked")
+    t.check("may arrive twice" in r.stderr, "CHUNKING: SIGTERM: says the message may come again", r.stderr)
+
+    # -- two sessions -----------------------------------------------------------
+    msgs = [h.sample_message(20 + k, 700 + 300 * k) for k in range(6)]
+    imap, smtp, r = case(t, "two sessions", msgs=msgs, sessions=2)
+    t.exit_code(r, h.EX_OK, "deliver_sessions = 2")
+    t.eq(seen(imap), [1, 2, 3, 4, 5, 6], "two sessions: all \\Seen")
+    t.eq(smtp.connections, 2, "two sessions: two connections")
+    t.eq(len(set(m.conn for m in smtp.messages)), 2, "two sessions: both carried messages")
+    first = [m.conn for m in smtp.messages[:2]]
+    t.check(first[0] != first[1], "two sessions: the first two messages on different sessions", first)
+    got = sorted(h.strip_received(m.data)[1] for m in smtp.delivered())
+    t.messages_equal(got, sorted(h.crlf(m) for m in msgs), "two sessions: each once, whole")
+    t.eq(r.stderr.count("SMTP> QUIT"), 2, "two sessions: each ended with QUIT")
+
+    msgs = [h.sample_message(30 + k, 900) for k in range(5)]
+    imap, smtp, r = case(t, "two sessions, 451 on one", {("DOT", 2): "451 4.3.0 queue full"}, msgs=msgs,
+                         sessions=2)
+    t.exit_code(r, h.EX_DELIVERY, "two sessions: 451 after the data of the second")
+    t.eq(seen(imap), [1, 3], "two sessions: the one in flight on the other session still counts, "
+         "nothing after it")
+    t.eq(sum(1 for l in errors(r) if "not delivered" in l), 1, "two sessions: one message reported",
+         r.stderr)
+
+    msgs = msgs3()
+    imap, smtp, r = case(t, "554 then the next", {("DOT", 1): "554 5.7.1 rejected"}, msgs=msgs)
+    t.exit_code(r, h.EX_DELIVERY, "a 554 learnt when the next message is ready")
+    t.eq(seen(imap), [2, 3], "a 554 learnt later: only that message stays")
 
 
 h.main(test)
