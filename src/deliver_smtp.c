@@ -49,6 +49,7 @@
 #define SMTP_TEXT_SHOWN      200u  /* bytes of a reply's text kept for an error line */
 #define SMTP_PATH_MAX        256u  /* an envelope address (RFC 5321, 4.5.3.1.3) */
 #define SMTP_KEPT_MAX        (64u * 1024) /* a transaction kept to send again: larger ones wait for replies */
+#define SMTP_KEPT_PIECE      4096u /* read from the spool at a time into it (wire_feed asks room for twice) */
 
 enum smtp_cap {
 	CAP_PIPELINING = 1 << 0,
@@ -799,6 +800,10 @@ transaction_bdat(struct sink *s, struct smtp *m, struct spool *msg, int may_wait
 	may_wait = may_wait && size <= SMTP_KEPT_MAX;
 	b = may_wait ? &m->wire : &s->out;
 	buf_reset(b);
+	/* Room for the largest kept transaction, taken once: it never moves
+	 * (a buffer without a ceiling, so this cannot fail). */
+	if (may_wait)
+		(void)buf_reserve(b, SMTP_KEPT_MAX + 2 * SMTP_PATH_MAX + 256 + 2 * SMTP_KEPT_PIECE + 2);
 	mail_cmd(m, b, from, size, utf8);
 	buf_append(b, "\r\n", 2);
 	buf_printf(b, "RCPT TO:<%s>\r\nBDAT %llu LAST\r\n", m->rcpt, size);
@@ -806,7 +811,7 @@ transaction_bdat(struct sink *s, struct smtp *m, struct spool *msg, int may_wait
 	buf_append(b, m->cmd.data, m->cmd.len);
 	if (may_wait) {
 		struct wire w = { .bol = 1 };
-		char chunk[IO_CHUNK];
+		char chunk[SMTP_KEPT_PIECE];
 		uint64_t off = 0;
 		ssize_t n;
 		while ((n = spool_pread(msg, chunk, sizeof chunk, off)) > 0) {

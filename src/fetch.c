@@ -8,6 +8,7 @@
  * delivery or commit failed is never marked. */
 #include "autoconfig.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,6 +49,7 @@ struct session {
 	int sink_down;         /* the sink failed temporarily: no more deliveries this run */
 	int journal_failed;    /* reported once */
 	uint32_t uid_in_hand;  /* the message being delivered */
+	unsigned inflight;     /* messages the sink took, their outcome not yet known */
 	struct history *hist;  /* delivered UIDs by day: fetch = new, delete_after; else NULL */
 	uint32_t today;
 	int check_only;        /* --check: count, change nothing */
@@ -200,7 +202,10 @@ outcome(struct session *s, uint32_t uid, unsigned long long size, int rc, int te
 static void
 on_outcome(void *ctx, unsigned long tag, unsigned long long size, int rc, int temporary, const struct mf_error *err)
 {
-	outcome(ctx, (uint32_t)tag, size, rc, temporary, 0, err);
+	struct session *s = ctx;
+
+	s->inflight--;
+	outcome(s, (uint32_t)tag, size, rc, temporary, 0, err);
 }
 
 static void
@@ -233,7 +238,9 @@ on_message(void *ctx, uint32_t uid, struct spool *msg, const char *problem, cons
 		/* The outcome of an earlier message, learnt meanwhile, has
 		 * ended deliveries: this one was not tried, it stays on the
 		 * server unreported, as if the fetch had stopped before it. */
-	} else if (!pending) {
+	} else if (pending) {
+		s->inflight++;
+	} else {
 		outcome(s, uid, spool_size(msg), rc, temporary, already, &err);
 	}
 	if (signals_stop())
@@ -344,12 +351,17 @@ on_marked(void *ctx, const uint32_t *uids, size_t n)
 	state_forget(s->state, s->folder, uids, n);
 }
 
-/* Before every wait for the server: an mbox must not stay locked. */
+/* Before every wait for the server: an mbox must not stay locked, and
+ * a message the sink took without waiting for its outcome must not stay
+ * unjournaled while the IMAP server takes its time (a kill then would
+ * deliver it again next run): a wait that lasts reads the replies. */
 static void
 on_wait(void *ctx)
 {
 	struct session *s = ctx;
 
+	if (s->inflight > 0 && net_wait(conn_fd(s->conn), POLLIN, SINK_UNREAD_MS) == 0)
+		sink_flush(s->sink);
 	sink_pause(s->sink);
 }
 

@@ -28,6 +28,8 @@
 #define SPOOL_MEMORY_MAX     (128u * 1024) /* beyond this a message goes to an unlinked temp file */
 #define IO_CHUNK             (32u * 1024)
 #define MBOX_PEND_MAX        (16u * 1024) /* an mbox message this small is written in one call */
+#define SINK_UNREAD_MS       2       /* a wait for the IMAP server that lasts longer first reads the
+                                      * replies to messages the sink took without waiting */
 #define TLS_READ_BUFFER      (32u * 1024) /* OpenSSL read-ahead: bytes taken from the socket per read() */
 
 /* slow servers (conn.c): the low-speed rule, besides the per-read timeout.

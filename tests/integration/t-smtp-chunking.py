@@ -24,6 +24,8 @@ LAST in one write with its data, then the replies are read.
   temporary refusal learnt then means the next is not tried (and not
   reported), a permanent one does not.  SIGTERM while the server stalls
   with a message in flight: gone within the grace period, unmarked.
+  SIGKILL while the IMAP server is slow to send the next message: the
+  message before was journaled when the wait began, and comes only once.
 - deliver_sessions = 2: the messages alternate between two sessions,
   all delivered once, whole; a temporary refusal on one session stops
   the run but the message in flight on the other still counts."""
@@ -196,6 +198,32 @@ def test(t):
     t.eq(seen(imap), [], "CHUNKING: SIGTERM: nothing marked")
     t.check("may arrive twice" in r.stderr, "CHUNKING: SIGTERM: says the message may come again", r.stderr)
 
+    # A kill while the IMAP server is slow to send the next message: the
+    # first one's replies were read when the wait began, so it is
+    # journaled and the next run does not deliver it again.
+    msgs = msgs3()
+    slowed = []
+
+    def slow(_sess, m):
+        if m.uid == 2 and not slowed:
+            slowed.append(1)
+            time.sleep(6)
+    imap = t.fake(tls="implicit", messages=msgs, on_fetch_message=slow)
+    smtp = t.fakesmtp(caps=CAPS)
+    keys = h.fake_keys(imap, deliver="smtp", smtp="127.0.0.1:%d" % smtp.port, recipient="alice@example.org")
+    cfg = h.config({"acct": keys})
+    run = t.start([], cfg)
+    h.wait_for(lambda: smtp.delivered() and slowed, timeout=20)
+    time.sleep(1.5)
+    run.kill(h.signal.SIGKILL)
+    run.wait()
+    r = t.run([], cfg)
+    t.exit_code(r, h.EX_OK, "CHUNKING: the run after a kill during a slow IMAP server")
+    got = sorted(h.strip_received(m.data)[1] for m in smtp.delivered())
+    t.messages_equal(got, sorted(h.crlf(m) for m in msgs), "CHUNKING: killed while the IMAP server was slow: "
+                     "each message once (the first was journaled when the wait began)")
+    t.eq(seen(imap), [1, 2, 3], "CHUNKING: after the kill: all \\Seen")
+
     # -- two sessions -----------------------------------------------------------
     msgs = [h.sample_message(20 + k, 700 + 300 * k) for k in range(6)]
     imap, smtp, r = case(t, "two sessions", msgs=msgs, sessions=2)
@@ -203,8 +231,10 @@ def test(t):
     t.eq(seen(imap), [1, 2, 3, 4, 5, 6], "two sessions: all \\Seen")
     t.eq(smtp.connections, 2, "two sessions: two connections")
     t.eq(len(set(m.conn for m in smtp.messages)), 2, "two sessions: both carried messages")
-    first = [m.conn for m in smtp.messages[:2]]
-    t.check(first[0] != first[1], "two sessions: the first two messages on different sessions", first)
+    conn_of = {h.strip_received(m.data)[1]: m.conn for m in smtp.messages}
+    first = [conn_of.get(h.crlf(m)) for m in msgs[:2]]
+    t.check(None not in first and first[0] != first[1], "two sessions: the first two messages on different sessions",
+            first)
     got = sorted(h.strip_received(m.data)[1] for m in smtp.delivered())
     t.messages_equal(got, sorted(h.crlf(m) for m in msgs), "two sessions: each once, whole")
     t.eq(r.stderr.count("SMTP> QUIT"), 2, "two sessions: each ended with QUIT")
