@@ -36,7 +36,20 @@ struct conn {
 	struct meter rmeter, wmeter;
 	void (*wait_hook)(void *ctx); /* before every wait for the server */
 	void *wait_ctx;
+	long hook_ms;          /* spent in wait_hook so far: the server's time it is not */
 };
+
+/* Runs the wait hook, keeping count of its time: neither a timeout nor
+ * the low-speed rule may charge the server with it. */
+static void
+run_hook(void *ctx)
+{
+	struct conn *c = ctx;
+	long h0 = net_now_ms();
+
+	c->wait_hook(c->wait_ctx);
+	c->hook_ms += net_now_ms() - h0;
+}
 
 /* Counts waited_ms of waiting that moved bytes; at the end of a window,
  * cuts the connection (MF_ESERVER) if the window stayed under the floor.
@@ -118,7 +131,7 @@ conn_start_tls(struct conn *c, const char *host, const struct tls_opts *o, int i
 		    "(STARTTLS injection?); refusing to continue, report this to the server's administrator");
 	c->tls = tls_start(c->fd, host, o, c->timeout_ms, c->who, err);
 	if (c->tls != NULL && c->wait_hook != NULL)
-		tls_set_wait_hook(c->tls, c->wait_hook, c->wait_ctx);
+		tls_set_wait_hook(c->tls, run_hook, c);
 	return c->tls != NULL ? 0 : err->code;
 }
 
@@ -154,7 +167,7 @@ conn_set_wait_hook(struct conn *c, void (*fn)(void *ctx), void *ctx)
 	c->wait_hook = fn;
 	c->wait_ctx = ctx;
 	if (c->tls != NULL)
-		tls_set_wait_hook(c->tls, fn, ctx);
+		tls_set_wait_hook(c->tls, fn != NULL ? run_hook : NULL, c);
 }
 
 int
@@ -190,7 +203,7 @@ conn_write_raw(struct conn *c, const char *data, size_t len, struct mf_error *er
 			long t0;
 			int r;
 			if (c->wait_hook != NULL)
-				c->wait_hook(c->wait_ctx);
+				run_hook(c);
 			t0 = net_now_ms();
 			r = net_wait(c->fd, POLLOUT, c->timeout_ms);
 			if (r == 0)
@@ -211,7 +224,7 @@ conn_write_raw(struct conn *c, const char *data, size_t len, struct mf_error *er
 static int
 conn_fill(struct conn *c, struct mf_error *err)
 {
-	long t0 = net_now_ms();
+	long t0 = net_now_ms(), h0 = c->hook_ms;
 	ssize_t n;
 
 	if (c->rstart > 0 && (c->rlen == 0 || c->rstart + c->rlen + IO_CHUNK > c->rcap)) {
@@ -234,7 +247,7 @@ conn_fill(struct conn *c, struct mf_error *err)
 			if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 				int r;
 				if (c->wait_hook != NULL)
-					c->wait_hook(c->wait_ctx);
+					run_hook(c);
 				r = net_wait(c->fd, POLLIN, c->timeout_ms);
 				if (r == 0)
 					return err_set(err, MF_ESERVER, "timed out waiting for the server; raise timeout if the server is slow");
@@ -248,7 +261,7 @@ conn_fill(struct conn *c, struct mf_error *err)
 		if (n == 0)
 			return err_set(err, MF_ESERVER, "server closed the connection unexpectedly; try again later");
 		c->rlen += (size_t)n;
-		return meter_add(c, &c->rmeter, net_now_ms() - t0, (size_t)n, "sends", err);
+		return meter_add(c, &c->rmeter, net_now_ms() - t0 - (c->hook_ms - h0), (size_t)n, "sends", err);
 	}
 }
 

@@ -110,7 +110,8 @@ struct smtp {
 	int loopback;          /* the server's address is a loopback one (or a unix socket) */
 	unsigned caps;         /* enum smtp_cap */
 	unsigned long long size_max; /* SIZE's limit; 0: none given */
-	int unheard;           /* the transaction failed before the server answered any of it */
+	int unheard;           /* the transaction failed before the server could have all of it */
+	int sent_all;          /* the whole message went out (BDAT): the server may have it */
 	struct buf cmd;
 	/* A BDAT transaction sent without waiting for its replies: */
 	int waiting;           /* its replies are still to be read */
@@ -190,13 +191,17 @@ static int
 lost(struct smtp *m, enum smtp_step step, struct mf_error *err)
 {
 	char why[sizeof err->msg];
+	int whole = step == STEP_DOT || m->sent_all; /* the server may have it */
 
 	snprintf(why, sizeof why, "%s", err->msg);
 	session_drop(m);
 	if (signals_stop())
 		return err_set(err, MF_EDELIVER, "%s, at %s: mailfetch had to stop before the server answered; "
 		    "the message stays on the IMAP server%s", m->where, step_name(m, step),
-		    step == STEP_DOT || step == STEP_BDAT ? " and may arrive twice" : "");
+		    whole ? " and may arrive twice" : "");
+	if (whole)
+		return err_set(err, MF_EDELIVER, "%s, at %s: %s; the server may have the message already, so "
+		    "it may arrive twice", m->where, step_name(m, step), why);
 	return err_set(err, MF_EDELIVER, "%s, at %s: %s", m->where, step_name(m, step), why);
 }
 
@@ -712,12 +717,16 @@ bdat_replies(struct smtp *m, int *temporary, struct mf_error *err)
 	unsigned accepted = 0;
 	int ok = 1, closing = 0;
 
+	/* The data went out with the commands: a connection lost or a
+	 * server silent before its first reply may have it all the same (a
+	 * server may hold pipelined replies until it has read the data).
+	 * Only a 421 to MAIL says it took none of it. */
+	m->unheard = 0;
 	for (size_t i = 0; i < 3 && !closing; i++) {
 		unsigned n = steps[i] == STEP_BDAT && m->lmtp && accepted > 0 ? accepted : 1;
 		for (unsigned k = 0; k < n && !closing; k++) {
 			if (read_reply(m, steps[i], &r, 0, err) != 0) {
 				*temporary = 1;
-				m->unheard = i == 0;
 				return err->code;
 			}
 			if (i == 0)
@@ -761,12 +770,14 @@ send_kept(struct smtp *m, int *temporary, struct mf_error *err)
 	trace_cmds(m, m->wire.data, m->wire_cmds);
 	conn_trace_sent(m->conn, 0, m->wire.data + m->wire_cmds, m->wire.len - m->wire_cmds);
 	conn_trace_sent(m->conn, m->wire.len - m->wire_cmds, NULL, 0);
+	m->sent_all = 0;
 	if (conn_write_raw(m->conn, m->wire.data, m->wire.len, err) != 0) {
-		/* Written into a connection the server had closed. */
+		/* Not all of it reached a connection the server had closed. */
 		*temporary = 1;
 		m->unheard = 1;
 		return lost(m, STEP_BDAT, err);
 	}
+	m->sent_all = 1;
 	return 0;
 }
 
@@ -833,10 +844,11 @@ transaction_bdat(struct sink *s, struct smtp *m, struct spool *msg, int may_wait
 	}
 	trace_cmds(m, b->data, cmds);
 	if (send_body(s, m, msg, 0, cmds, temporary, err) != 0) {
-		/* Written into a connection the server had closed. */
+		/* Not all of it reached a connection the server had closed. */
 		m->unheard = *temporary;
 		return err->code;
 	}
+	m->sent_all = 1;
 	return bdat_replies(m, temporary, err);
 }
 
@@ -966,16 +978,20 @@ smtp_finish(struct sink *s, struct smtp *m)
 
 	m->waiting = 0;
 	rc = bdat_replies(m, &temporary, &err);
-	if (rc != 0 && m->reused && m->unheard) {
+	if (rc != 0 && m->reused && m->unheard && !signals_stop()) {
 		session_drop(m);
 		temporary = 0;
 		if (session_open(s, m, &temporary, &err) != 0) {
 			rc = MF_EDELIVER;
-		} else if (!(m->caps & CAP_CHUNKING)) {
+		} else if (!(m->caps & CAP_CHUNKING) || !(m->lmtp || (m->caps & CAP_PIPELINING)) ||
+		    too_big(m, m->wire.len - m->wire_cmds, &err)) {
+			/* The kept bytes were made for what the old session
+			 * offered. */
 			temporary = 1;
 			session_drop(m);
-			rc = err_set(&err, MF_EDELIVER, "%s ended the session before it read the message, and no "
-			    "longer offers CHUNKING; the message stays on the IMAP server", m->where);
+			rc = err_set(&err, MF_EDELIVER, "%s ended the session before it read the message, and its "
+			    "new session no longer offers what the message was prepared for (CHUNKING, PIPELINING, "
+			    "SIZE); the message stays on the IMAP server", m->where);
 		} else {
 			m->unheard = 0;
 			rc = send_kept(m, &temporary, &err);
@@ -1022,9 +1038,10 @@ smtp_deliver(struct sink *s, struct spool *msg, const char *sender, int *tempora
 	if (!reused && session_open(s, m, temporary, err) != 0)
 		return MF_EDELIVER;
 	m->unheard = 0;
+	m->sent_all = 0;
 	m->reused = reused;
 	rc = transaction(s, m, msg, may_wait, temporary, err);
-	if (rc != 0 && reused && m->unheard) {
+	if (rc != 0 && reused && m->unheard && !signals_stop()) {
 		/* The server had ended the idle session (a 421, or the
 		 * connection closed) before it read any of this message:
 		 * a new session, once. */

@@ -70,16 +70,21 @@ ssl_errstr(char *buf, size_t len)
 	return buf;
 }
 
-/* Waits for what OpenSSL asked for; returns 0 when ready, -1 on timeout/error. */
+/* Waits for what OpenSSL asked for; returns 0 when ready, -1 on
+ * timeout/error.  The wait hook's time moves *deadline on: it is ours,
+ * not the server's. */
 static int
-ssl_wait(struct tls *t, int sslerr, long deadline)
+ssl_wait(struct tls *t, int sslerr, long *deadline)
 {
 	long left;
 	short ev = sslerr == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
 
-	if (t->wait_hook != NULL)
+	if (t->wait_hook != NULL) {
+		long h0 = net_now_ms();
 		t->wait_hook(t->wait_ctx);
-	left = deadline - net_now_ms();
+		*deadline += net_now_ms() - h0;
+	}
+	left = *deadline - net_now_ms();
 	if (left <= 0)
 		return -1;
 	return net_wait(t->fd, ev, (int)left) > 0 ? 0 : -1;
@@ -260,7 +265,7 @@ tls_start(int fd, const char *host, const struct tls_opts *o, int timeout_ms, co
 	while ((r = SSL_connect(t->ssl)) != 1) {
 		int e = SSL_get_error(t->ssl, r);
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-			if (ssl_wait(t, e, deadline) < 0) {
+			if (ssl_wait(t, e, &deadline) < 0) {
 				err_set(err, MF_ECONNECT, "TLS handshake with %s timed out; check port and tls (implicit or starttls)", host);
 				goto fail;
 			}
@@ -355,7 +360,7 @@ tls_read(struct tls *t, void *buf, size_t len, int timeout_ms, struct mf_error *
 		}
 		e = SSL_get_error(t->ssl, r);
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-			if (ssl_wait(t, e, deadline) < 0)
+			if (ssl_wait(t, e, &deadline) < 0)
 				return err_set(err, MF_ESERVER, "timed out waiting for the server; "
 				    "raise timeout if the server is slow"), -1;
 			continue;
@@ -385,7 +390,7 @@ tls_write(struct tls *t, const void *buf, size_t len, int timeout_ms, struct mf_
 		}
 		e = SSL_get_error(t->ssl, r);
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-			if (ssl_wait(t, e, deadline) < 0)
+			if (ssl_wait(t, e, &deadline) < 0)
 				return err_set(err, MF_ESERVER, "timed out sending to the server; "
 				    "raise timeout if the server is slow"), -1;
 			continue;
@@ -425,7 +430,7 @@ tls_probe(int fd, int timeout_ms)
 	SSL_set_msg_callback_arg(t.ssl, &t);
 	while (!t.got_first && (r = SSL_connect(t.ssl)) != 1) {
 		int e = SSL_get_error(t.ssl, r);
-		if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) || ssl_wait(&t, e, deadline) < 0)
+		if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) || ssl_wait(&t, e, &deadline) < 0)
 			break;
 	}
 	answered = t.got_first && (t.first[0] == SSL3_RT_HANDSHAKE || t.first[0] == SSL3_RT_ALERT) && t.first[1] == 3;

@@ -12,8 +12,9 @@ LAST in one write with its data, then the replies are read.
   marked, nothing more this run, RSET after a refusal.
 - 5xx at MAIL, RCPT or BDAT of the second message: that one unseen, the
   other two delivered whole and \\Seen, one session.
-- The connection dropped after the data, a server that stalls after it
-  (bounded by timeout): unmarked, exit 10.
+- The connection dropped after the data, or before any reply (not sent
+  again: the server may have it), a server that stalls after it (bounded
+  by timeout): unmarked, exit 10.
 - A server that ends the idle session after a message, and one that
   answers MAIL with 421 on a reused session: a new session, all
   delivered.
@@ -101,9 +102,9 @@ def test(t):
     t.check(b"\r\n.x\r\n..y\r\n.\r\n" in smtp.messages[1].raw, "CHUNKING: dots as they are",
             smtp.messages[1].raw[-40:])
     t.eq([len(m.chunks) for m in smtp.messages], [1] * 5, "CHUNKING: one BDAT ... LAST per message")
-    t.eq([m.chunks[0] for m in smtp.messages], [len(m.data) for m in smtp.messages],
-         "CHUNKING: BDAT's size is the data's")
-    t.eq([m.mail_params[:1] for m in smtp.messages], [["SIZE=%d" % len(m.data)] for m in smtp.messages],
+    sizes = [len(h.strip_received(m.data)[0]) + len(w) for m, w in zip(smtp.messages, want)]
+    t.eq([m.chunks[0] for m in smtp.messages], sizes, "CHUNKING: BDAT's size is our header's and the message's")
+    t.eq([m.mail_params[:1] for m in smtp.messages], [["SIZE=%d" % n] for n in sizes],
          "CHUNKING: SIZE= exactly what BDAT carries")
     t.eq([m.pipelined for m in smtp.messages], [True] * 5, "CHUNKING: MAIL, RCPT and BDAT before any reply")
     t.check("DATA" not in smtp.verbs(), "CHUNKING: no DATA", smtp.verbs())
@@ -148,6 +149,16 @@ def test(t):
     t.exit_code(r, h.EX_DELIVERY, "CHUNKING: dropped after the data of the second")
     t.eq(seen(imap), [1], "CHUNKING: dropped: the first \\Seen, the others not")
     t.check(any("UID 2" in l and "at BDAT" in l for l in errors(r)), "CHUNKING: dropped: says where", r.stderr)
+
+    # Closed before any reply, the data already sent: the server may have
+    # read it all (replies held until then are allowed), so it is not
+    # sent again on a new session; it stays unmarked, with a warning.
+    imap, smtp, r = case(t, "drop before any reply", {("MAIL", 2): "DROP"})
+    t.exit_code(r, h.EX_DELIVERY, "CHUNKING: closed before any reply to the second message")
+    t.eq(seen(imap), [1], "CHUNKING: closed before any reply: the second not marked, nothing after it")
+    t.eq(smtp.connections, 1, "CHUNKING: closed before any reply: not sent again on a new session")
+    t.check(any("UID 2" in l and "may arrive twice" in l for l in errors(r)),
+            "CHUNKING: closed before any reply: says it may arrive twice", r.stderr)
 
     t0 = time.monotonic()
     imap, smtp, r = case(t, "stall after the data", {("DOT", 1): "STALL"}, timeout=2)
@@ -243,8 +254,12 @@ def test(t):
     imap, smtp, r = case(t, "two sessions, 451 on one", {("DOT", 2): "451 4.3.0 queue full"}, msgs=msgs,
                          sessions=2)
     t.exit_code(r, h.EX_DELIVERY, "two sessions: 451 after the data of the second")
-    t.eq(seen(imap), [1, 3], "two sessions: the one in flight on the other session still counts, "
-         "nothing after it")
+    # The third went out before the 451 was read, unless a pause of the
+    # IMAP server had the replies read first: either way what the server
+    # took is marked, and nothing after it went.
+    took = sorted(int(re.search(rb"Test Sender (\d+)", m.data).group(1)) - 29 for m in smtp.delivered())
+    t.check(took in ([1], [1, 3]), "two sessions: after the 451 nothing more was sent", took)
+    t.eq(seen(imap), took, "two sessions: what the server took (on either session) is \\Seen, no more")
     t.eq(sum(1 for l in errors(r) if "not delivered" in l), 1, "two sessions: one message reported",
          r.stderr)
 
