@@ -589,7 +589,7 @@ wire_size(struct spool *msg, unsigned long long *size)
 	return 0;
 }
 
-/* The data of the message after what s->out holds already (our header,
+/* The data of the message after what m->wire holds already (our header,
  * and for BDAT the commands before it), converted as w says, in writes
  * of IO_CHUNK; the data is traced as its size.  Then, for DATA, the
  * line with the dot. */
@@ -597,7 +597,7 @@ static int
 send_body(struct sink *s, struct smtp *m, struct spool *msg, int stuff, size_t cmds, int *temporary,
     struct mf_error *err)
 {
-	char chunk[IO_CHUNK];
+	char chunk[SMTP_KEPT_PIECE]; /* small: wire_feed asks room for twice as much */
 	struct wire w = { .bol = 1, .stuff = stuff };
 	uint64_t off = 0;
 	unsigned long long total = 0;
@@ -613,18 +613,18 @@ send_body(struct sink *s, struct smtp *m, struct spool *msg, int stuff, size_t c
 			    strerror(e));
 		}
 		if (n == 0)
-			wire_finish(&w, &s->out);
+			wire_finish(&w, &m->wire);
 		else
-			wire_feed(&w, chunk, (size_t)n, &s->out);
-		if (s->out.len >= IO_CHUNK || (n == 0 && s->out.len > 0)) {
-			conn_trace_sent(m->conn, 0, s->out.data + cmds, s->out.len - cmds);
-			if (conn_write_raw(m->conn, s->out.data, s->out.len, err) != 0) {
+			wire_feed(&w, chunk, (size_t)n, &m->wire);
+		if (m->wire.len >= IO_CHUNK || (n == 0 && m->wire.len > 0)) {
+			conn_trace_sent(m->conn, 0, m->wire.data + cmds, m->wire.len - cmds);
+			if (conn_write_raw(m->conn, m->wire.data, m->wire.len, err) != 0) {
 				*temporary = 1;
 				return lost(m, STEP_BODY, err);
 			}
-			total += s->out.len - cmds;
+			total += m->wire.len - cmds;
 			cmds = 0;
-			buf_reset(&s->out);
+			buf_reset(&m->wire);
 		}
 		if (n == 0)
 			break;
@@ -749,6 +749,18 @@ bdat_replies(struct smtp *m, int *temporary, struct mf_error *err)
 	return MF_EDELIVER;
 }
 
+/* The session's buffer for what goes out with a message, empty: room for
+ * the largest transaction kept whole is taken once, so it never moves
+ * (a buffer without a ceiling: this cannot fail).  Also the buffer a
+ * larger message streams through, SMTP_KEPT_PIECE at a time. */
+static struct buf *
+wire_buf(struct smtp *m)
+{
+	buf_reset(&m->wire);
+	(void)buf_reserve(&m->wire, SMTP_KEPT_MAX + 2 * SMTP_PATH_MAX + 256 + 2 * SMTP_KEPT_PIECE + 2);
+	return &m->wire;
+}
+
 /* Traces the command lines in data[0..len), which go out in one write
  * with what follows them. */
 static void
@@ -809,12 +821,7 @@ transaction_bdat(struct sink *s, struct smtp *m, struct spool *msg, int may_wait
 	if (too_big(m, size, err))
 		return MF_EDELIVER;
 	may_wait = may_wait && size <= SMTP_KEPT_MAX;
-	b = may_wait ? &m->wire : &s->out;
-	buf_reset(b);
-	/* Room for the largest kept transaction, taken once: it never moves
-	 * (a buffer without a ceiling, so this cannot fail). */
-	if (may_wait)
-		(void)buf_reserve(b, SMTP_KEPT_MAX + 2 * SMTP_PATH_MAX + 256 + 2 * SMTP_KEPT_PIECE + 2);
+	b = wire_buf(m);
 	mail_cmd(m, b, from, size, utf8);
 	buf_append(b, "\r\n", 2);
 	buf_printf(b, "RCPT TO:<%s>\r\nBDAT %llu LAST\r\n", m->rcpt, size);
@@ -870,9 +877,8 @@ transaction(struct sink *s, struct smtp *m, struct spool *msg, int may_wait, int
 	if (pipelining && (m->caps & CAP_CHUNKING))
 		return transaction_bdat(s, m, msg, may_wait, temporary, err);
 	envelope(m, msg, from, sizeof from, &utf8);
-	buf_reset(&s->out);
-	received_header(s, m, &s->out);
-	size = spool_size(msg) + s->out.len;
+	received_header(s, m, wire_buf(m));
+	size = spool_size(msg) + m->wire.len;
 	if (too_big(m, size, err))
 		return MF_EDELIVER;
 
