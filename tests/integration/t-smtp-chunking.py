@@ -71,10 +71,6 @@ def case(t, what, script=None, lmtp=False, timeout=None, msgs=None, raw=None, rc
     return imap, smtp, r
 
 
-def seen(imap):
-    return sorted(u for u, f in imap.flags().items() if "\\Seen" in f)
-
-
 def errors(r):
     return [l for l in r.stderr.splitlines() if l.startswith(PREFIX)]
 
@@ -94,7 +90,7 @@ def test(t):
     msgs = [h.sample_message(1, 900), dots, big, odd, crend]
     imap, smtp, r = case(t, "the data", msgs=msgs, raw={3: odd, 4: crend})
     t.exit_code(r, h.EX_OK, "CHUNKING: five messages")
-    t.eq(seen(imap), [1, 2, 3, 4, 5], "CHUNKING: all \\Seen")
+    t.eq(imap.seen(), [1, 2, 3, 4, 5], "CHUNKING: all \\Seen")
     fixed = h.crlf(h.sample_message(11, 800)) + b"bare LF\r\nbare CR\r\nCR CR\r\n\r\nend without a line end\r\n"
     want = [h.crlf(msgs[0]), h.crlf(dots), h.crlf(big), fixed,
             h.crlf(h.sample_message(12, 600)) + b"ends in a bare CR\r\n"]
@@ -124,7 +120,7 @@ def test(t):
         imap, smtp, r = case(t, "%s at %s" % (reply[:3], step), {(step, 1): reply})
         what = "CHUNKING: %s at %s of the first message" % (reply[:3], "BDAT" if step == "DOT" else step)
         t.exit_code(r, h.EX_DELIVERY, what)
-        t.eq(seen(imap), [], "%s: nothing marked" % what)
+        t.eq(imap.seen(), [], "%s: nothing marked" % what)
         t.eq(smtp.ntrans, 1, "%s: nothing more tried this run" % what)
         t.check(any(reply in l and "not delivered" in l and ("temporary refusal" in l or "closing" in l)
                     for l in errors(r)), "%s: an error line with the reply and what it means" % what, r.stderr)
@@ -138,7 +134,7 @@ def test(t):
         imap, smtp, r = case(t, "%s at %s" % (reply[:3], step), {(step, 2): reply}, msgs=msgs)
         what = "CHUNKING: %s at %s of the second message" % (reply[:3], "BDAT" if step == "DOT" else step)
         t.exit_code(r, h.EX_DELIVERY, what)
-        t.eq(seen(imap), [1, 3], "%s: that one unseen, the others delivered and \\Seen" % what)
+        t.eq(imap.seen(), [1, 3], "%s: that one unseen, the others delivered and \\Seen" % what)
         check_data(t, smtp, [h.crlf(msgs[0]), h.crlf(msgs[2])], "%s: the others arrived whole" % what)
         t.check(any(reply in l and "UID 2" in l and "stays on the IMAP server" in l for l in errors(r)),
                 "%s: an error line for UID 2 with the reply" % what, r.stderr)
@@ -147,7 +143,7 @@ def test(t):
     # -- lost, stalled ------------------------------------------------------
     imap, smtp, r = case(t, "drop after the data", {("DOT", 2): "DROP"})
     t.exit_code(r, h.EX_DELIVERY, "CHUNKING: dropped after the data of the second")
-    t.eq(seen(imap), [1], "CHUNKING: dropped: the first \\Seen, the others not")
+    t.eq(imap.seen(), [1], "CHUNKING: dropped: the first \\Seen, the others not")
     t.check(any("UID 2" in l and "at BDAT" in l for l in errors(r)), "CHUNKING: dropped: says where", r.stderr)
 
     # Closed before any reply, the data already sent: the server may have
@@ -155,7 +151,7 @@ def test(t):
     # sent again on a new session; it stays unmarked, with a warning.
     imap, smtp, r = case(t, "drop before any reply", {("MAIL", 2): "DROP"})
     t.exit_code(r, h.EX_DELIVERY, "CHUNKING: closed before any reply to the second message")
-    t.eq(seen(imap), [1], "CHUNKING: closed before any reply: the second not marked, nothing after it")
+    t.eq(imap.seen(), [1], "CHUNKING: closed before any reply: the second not marked, nothing after it")
     t.eq(smtp.connections, 1, "CHUNKING: closed before any reply: not sent again on a new session")
     t.check(any("UID 2" in l and "may arrive twice" in l for l in errors(r)),
             "CHUNKING: closed before any reply: says it may arrive twice", r.stderr)
@@ -165,33 +161,33 @@ def test(t):
     took = time.monotonic() - t0
     t.exit_code(r, h.EX_DELIVERY, "CHUNKING: stalled after the data")
     t.check(took < 15, "CHUNKING: stalled: over within the timeout (%.1fs)" % took)
-    t.eq(seen(imap), [], "CHUNKING: stalled: nothing marked")
+    t.eq(imap.seen(), [], "CHUNKING: stalled: nothing marked")
 
     # -- sessions the server ends -------------------------------------------
     imap, smtp, r = case(t, "idle session ended", {("DOT", 1): "BYE 250 2.0.0 Ok"})
     t.exit_code(r, h.EX_OK, "CHUNKING: the server ended the session after the first message")
-    t.eq(seen(imap), [1, 2, 3], "CHUNKING: idle session ended: all delivered")
+    t.eq(imap.seen(), [1, 2, 3], "CHUNKING: idle session ended: all delivered")
     t.eq(smtp.connections, 2, "CHUNKING: idle session ended: a second session")
 
     msgs = msgs3()
     imap, smtp, r = case(t, "421 at MAIL of a reused session", {("MAIL", 2): "BYE 421 4.7.0 too many messages"},
                          msgs=msgs)
     t.exit_code(r, h.EX_OK, "CHUNKING: 421 to MAIL on a reused session")
-    t.eq(seen(imap), [1, 2, 3], "CHUNKING: 421 on a reused session: all delivered")
+    t.eq(imap.seen(), [1, 2, 3], "CHUNKING: 421 on a reused session: all delivered")
     t.eq(smtp.connections, 2, "CHUNKING: 421 on a reused session: the message again in a new session")
     check_data(t, smtp, [h.crlf(m) for m in msgs], "CHUNKING: 421 on a reused session: each once, whole")
 
     # -- LMTP ---------------------------------------------------------------
     imap, smtp, r = case(t, "LMTP 452 after BDAT", {("DOT", 2): "452 4.2.2 mailbox full"}, lmtp=True)
     t.exit_code(r, h.EX_DELIVERY, "LMTP CHUNKING: 452 for the recipient after the data of the second")
-    t.eq(seen(imap), [1], "LMTP CHUNKING 452: the first \\Seen, the rest not")
+    t.eq(imap.seen(), [1], "LMTP CHUNKING 452: the first \\Seen, the rest not")
     t.check("LMTP> BDAT " in r.stderr, "LMTP CHUNKING: BDAT traced as LMTP", r.stderr[-2000:])
     imap, smtp, r = case(t, "LMTP 552 after BDAT", {("DOT", 2): "552 5.2.2 over quota"}, lmtp=True)
     t.exit_code(r, h.EX_DELIVERY, "LMTP CHUNKING: 552 for the recipient after the data of the second")
-    t.eq(seen(imap), [1, 3], "LMTP CHUNKING 552: that one unseen, the others \\Seen")
+    t.eq(imap.seen(), [1, 3], "LMTP CHUNKING 552: that one unseen, the others \\Seen")
     imap, smtp, r = case(t, "LMTP recipient refused", {("RCPT", 1): "550 5.1.1 no such user"}, lmtp=True)
     t.exit_code(r, h.EX_DELIVERY, "LMTP CHUNKING: the first message's recipient refused")
-    t.eq(seen(imap), [2, 3], "LMTP CHUNKING: no recipient: that one unseen, the session goes on")
+    t.eq(imap.seen(), [2, 3], "LMTP CHUNKING: no recipient: that one unseen, the session goes on")
     t.eq(smtp.connections, 1, "LMTP CHUNKING: no recipient: one session")
 
     # -- signals --------------------------------------------------------------
@@ -206,7 +202,7 @@ def test(t):
     took = time.monotonic() - t0
     t.exit_code(r, 143, "CHUNKING: SIGTERM with a message in flight")
     t.check(took < 12, "CHUNKING: SIGTERM: gone within the grace period (%.1fs)" % took)
-    t.eq(seen(imap), [], "CHUNKING: SIGTERM: nothing marked")
+    t.eq(imap.seen(), [], "CHUNKING: SIGTERM: nothing marked")
     t.check("may arrive twice" in r.stderr, "CHUNKING: SIGTERM: says the message may come again", r.stderr)
 
     # A kill while the IMAP server is slow to send the next message: the
@@ -233,13 +229,13 @@ def test(t):
     got = sorted(h.strip_received(m.data)[1] for m in smtp.delivered())
     t.messages_equal(got, sorted(h.crlf(m) for m in msgs), "CHUNKING: killed while the IMAP server was slow: "
                      "each message once (the first was journaled when the wait began)")
-    t.eq(seen(imap), [1, 2, 3], "CHUNKING: after the kill: all \\Seen")
+    t.eq(imap.seen(), [1, 2, 3], "CHUNKING: after the kill: all \\Seen")
 
     # -- two sessions -----------------------------------------------------------
     msgs = [h.sample_message(20 + k, 700 + 300 * k) for k in range(6)]
     imap, smtp, r = case(t, "two sessions", msgs=msgs, sessions=2)
     t.exit_code(r, h.EX_OK, "deliver_sessions = 2")
-    t.eq(seen(imap), [1, 2, 3, 4, 5, 6], "two sessions: all \\Seen")
+    t.eq(imap.seen(), [1, 2, 3, 4, 5, 6], "two sessions: all \\Seen")
     t.eq(smtp.connections, 2, "two sessions: two connections")
     t.eq(len(set(m.conn for m in smtp.messages)), 2, "two sessions: both carried messages")
     conn_of = {h.strip_received(m.data)[1]: m.conn for m in smtp.messages}
@@ -268,14 +264,14 @@ def test(t):
     t.check(len(refused) == 1 and k not in took and set(range(1, k)) <= set(took) and max(sent) <= k + 1,
             "two sessions: before the refused message all went, after it at most the one in flight",
             (refused, sent, took))
-    t.eq(seen(imap), took, "two sessions: what the server took (on either session) is \\Seen, no more")
+    t.eq(imap.seen(), took, "two sessions: what the server took (on either session) is \\Seen, no more")
     t.eq(sum(1 for l in errors(r) if "not delivered" in l), 1, "two sessions: one message reported",
          r.stderr)
 
     msgs = msgs3()
     imap, smtp, r = case(t, "554 then the next", {("DOT", 1): "554 5.7.1 rejected"}, msgs=msgs)
     t.exit_code(r, h.EX_DELIVERY, "a 554 learnt when the next message is ready")
-    t.eq(seen(imap), [2, 3], "a 554 learnt later: only that message stays")
+    t.eq(imap.seen(), [2, 3], "a 554 learnt later: only that message stays")
 
 
 h.main(test)

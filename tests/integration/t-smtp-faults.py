@@ -67,11 +67,6 @@ def case(t, what, script=None, lmtp=False, unix=False, target=None, timeout=None
     return imap, smtp, r
 
 
-def seen(imap):
-    """The UIDs that are \\Seen, sorted."""
-    return sorted(u for u, f in imap.flags().items() if "\\Seen" in f)
-
-
 def errors(r):
     """stderr lines that are errors or warnings (not -v or trace lines)."""
     return [l for l in r.stderr.splitlines() if l.startswith(PREFIX)]
@@ -91,7 +86,7 @@ def test(t):
         imap, smtp, r = case(t, "%s at %s" % (reply[:3], step), {(step, 1): reply})
         what = "%s at %s of the first message" % (reply[:3], step)
         t.exit_code(r, h.EX_DELIVERY, what)
-        t.eq(seen(imap), [], "%s: nothing marked" % what)
+        t.eq(imap.seen(), [], "%s: nothing marked" % what)
         t.eq(smtp.ntrans, 1, "%s: nothing more tried this run" % what)
         t.check(any(reply in l and "not delivered" in l and
                     ("temporary refusal" in l or "closing" in l) for l in errors(r)),
@@ -102,7 +97,7 @@ def test(t):
 
     imap, smtp, r = case(t, "452 at RCPT of the second", {("RCPT", 2): "452 4.2.2 over quota"})
     t.exit_code(r, h.EX_DELIVERY, "452 at the second message")
-    t.eq(seen(imap), [1], "452 at the second message: the first delivered and \\Seen, the rest not")
+    t.eq(imap.seen(), [1], "452 at the second message: the first delivered and \\Seen, the rest not")
     t.eq(smtp.ntrans, 2, "452 at the second message: the third not tried")
 
     # -- permanent refusals --------------------------------------------------
@@ -112,7 +107,7 @@ def test(t):
         imap, smtp, r = case(t, "%s at %s" % (reply[:3], step), {(step, 2): reply}, msgs=msgs)
         what = "%s at %s of the second message" % (reply[:3], step)
         t.exit_code(r, h.EX_DELIVERY, what)
-        t.eq(seen(imap), [1, 3], "%s: that one unseen, the others delivered and \\Seen" % what)
+        t.eq(imap.seen(), [1, 3], "%s: that one unseen, the others delivered and \\Seen" % what)
         check_data(t, smtp, [msgs[0], msgs[2]], "%s: the others arrived whole" % what)
         t.check(any(reply in l and "UID 2" in l and "stays on the IMAP server" in l for l in errors(r)),
                 "%s: an error line for UID 2 with the reply" % what, r.stderr)
@@ -129,21 +124,21 @@ def test(t):
     # -- lost, stalled, slow, broken ------------------------------------------
     imap, smtp, r = case(t, "drop after the data", {("DOT", 2): "DROP"})
     t.exit_code(r, h.EX_DELIVERY, "dropped after the data of the second")
-    t.eq(seen(imap), [1], "dropped after the data: the first \\Seen, the second and third not")
+    t.eq(imap.seen(), [1], "dropped after the data: the first \\Seen, the second and third not")
     t.check(any("server closed the connection" in l and "UID 2" in l for l in errors(r)),
             "dropped after the data: says so", r.stderr)
     t.eq(smtp.ntrans, 2, "dropped after the data: nothing more tried")
 
     imap, smtp, r = case(t, "drop after DATA", {("DATA", 1): "DROP"})
     t.exit_code(r, h.EX_DELIVERY, "dropped after DATA")
-    t.eq(seen(imap), [], "dropped after DATA: nothing marked")
+    t.eq(imap.seen(), [], "dropped after DATA: nothing marked")
 
     t0 = time.monotonic()
     imap, smtp, r = case(t, "stall after the data", {("DOT", 1): "STALL"}, timeout=2)
     took = time.monotonic() - t0
     t.exit_code(r, h.EX_DELIVERY, "stalled after the data")
     t.check(took < 15, "stalled: over within the timeout (%.1fs)" % took)
-    t.eq(seen(imap), [], "stalled: nothing marked")
+    t.eq(imap.seen(), [], "stalled: nothing marked")
     t.check(any("timed out" in l and "raise timeout" in l for l in errors(r)), "stalled: says it timed out",
             r.stderr)
 
@@ -160,13 +155,13 @@ def test(t):
     took = time.monotonic() - t0
     t.exit_code(r, 143, "SIGTERM while the SMTP server stalls")
     t.check(took < 12, "SIGTERM: gone within the grace period (%.1fs)" % took)
-    t.eq(seen(imap), [], "SIGTERM: nothing marked")
+    t.eq(imap.seen(), [], "SIGTERM: nothing marked")
     t.check("had to stop before the server answered" in r.stderr and "may arrive twice" in r.stderr,
             "SIGTERM: says the message may come again", r.stderr)
 
     imap, smtp, r = case(t, "stalled greeting", {"GREETING": "STALL"}, timeout=2)
     t.exit_code(r, h.EX_DELIVERY, "stalled greeting")
-    t.eq(seen(imap), [], "stalled greeting: nothing marked")
+    t.eq(imap.seen(), [], "stalled greeting: nothing marked")
 
     t0 = time.monotonic()
     imap, smtp, r = case(t, "dripping reply", {("DOT", 1): "DRIP 250 2.0.0 Ok: queued, one byte a second"},
@@ -175,35 +170,35 @@ def test(t):
     t.exit_code(r, h.EX_DELIVERY, "a reply dripping a byte a second")
     t.check(took < 15, "dripping: cut by the low-speed rule (%.1fs)" % took)
     t.check(any("too slowly" in l for l in errors(r)), "dripping: says the server is too slow", r.stderr)
-    t.eq(seen(imap), [], "dripping: nothing marked")
+    t.eq(imap.seen(), [], "dripping: nothing marked")
 
     imap, smtp, r = case(t, "554 greeting", {"GREETING": "554 5.3.2 no service"})
     t.exit_code(r, h.EX_DELIVERY, "554 greeting")
-    t.eq(seen(imap), [], "554 greeting: nothing marked")
+    t.eq(imap.seen(), [], "554 greeting: nothing marked")
     t.check(any("answered the greeting with 554" in l for l in errors(r)), "554 greeting: says so", r.stderr)
     t.eq(smtp.ntrans, 0, "554 greeting: no MAIL")
 
     imap, smtp, r = case(t, "malformed reply", {("MAIL", 1): "hello there"})
     t.exit_code(r, h.EX_DELIVERY, "malformed reply")
     t.check(any("malformed reply to MAIL FROM" in l for l in errors(r)), "malformed reply: says so", r.stderr)
-    t.eq(seen(imap), [], "malformed reply: nothing marked")
+    t.eq(imap.seen(), [], "malformed reply: nothing marked")
 
     closed = h.free_port()
     imap, smtp, r = case(t, "nobody listening", target="127.0.0.1:%d" % closed)
     t.exit_code(r, h.EX_DELIVERY, "nobody listening")
     t.check(any("Connection refused" in l and "check smtp in the config" in l for l in errors(r)),
             "nobody listening: says what to check", r.stderr)
-    t.eq(seen(imap), [], "nobody listening: nothing marked")
+    t.eq(imap.seen(), [], "nobody listening: nothing marked")
 
     imap, smtp, r = case(t, "idle session ended", {("DOT", 1): "BYE 250 2.0.0 Ok"})
     t.exit_code(r, h.EX_OK, "the server ended the session after the first message")
-    t.eq(seen(imap), [1, 2, 3], "idle session ended: all delivered")
+    t.eq(imap.seen(), [1, 2, 3], "idle session ended: all delivered")
     t.eq(smtp.connections, 2, "idle session ended: a second session for the rest")
 
     if h.ipv6_loopback_works():
         imap, smtp, r = case(t, "IPv6", host="::1", target="[::1]:%d")
         t.exit_code(r, h.EX_OK, "smtp = [::1]:PORT")
-        t.eq(seen(imap), [1, 2, 3], "[::1]: all delivered (loopback: no STARTTLS)")
+        t.eq(imap.seen(), [1, 2, 3], "[::1]: all delivered (loopback: no STARTTLS)")
 
     # -- extensions and the data on the wire ------------------------------
     dots = h.sample_message(9, 700) + b".x\n..y\n.\n"
@@ -228,7 +223,7 @@ def test(t):
 
     imap, smtp, r = case(t, "SIZE too small", caps=("PIPELINING", "SIZE 3000"))
     t.exit_code(r, h.EX_DELIVERY, "SIZE 3000 and a 5000-byte message")
-    t.eq(seen(imap), [1, 3], "SIZE: the large one stays, the others are delivered")
+    t.eq(imap.seen(), [1, 3], "SIZE: the large one stays, the others are delivered")
     t.eq(smtp.ntrans, 2, "SIZE: the large one is not even offered")
     t.check(any("larger than" in l and "UID 2" in l for l in errors(r)), "SIZE: says so", r.stderr)
 
@@ -236,12 +231,12 @@ def test(t):
     imap, smtp, r = case(t, "LMTP 452 after the data", {("DOT", 2): "452 4.2.2 mailbox full"}, lmtp=True,
                          unix=True)
     t.exit_code(r, h.EX_DELIVERY, "LMTP: 452 for the recipient after the data of the second")
-    t.eq(seen(imap), [1], "LMTP 452: the first \\Seen, the rest not")
+    t.eq(imap.seen(), [1], "LMTP 452: the first \\Seen, the rest not")
     t.check("LMTP> LHLO " in r.stderr and "LMTP< 250" in r.stderr, "LMTP: LHLO, traced as LMTP")
     imap, smtp, r = case(t, "LMTP 552 after the data", {("DOT", 2): "552 5.2.2 over quota"}, lmtp=True,
                          unix=True)
     t.exit_code(r, h.EX_DELIVERY, "LMTP: 552 for the recipient after the data of the second")
-    t.eq(seen(imap), [1, 3], "LMTP 552: that one unseen, the others \\Seen")
+    t.eq(imap.seen(), [1, 3], "LMTP 552: that one unseen, the others \\Seen")
 
     imap = t.fake(tls="implicit", messages=msgs3())
     missing = t.path("no-such-dir", "lmtp")
@@ -252,7 +247,7 @@ def test(t):
     t.check(r.stderr.startswith(PREFIX + "LMTP socket %s" % missing) and "check lmtp in the config" in r.stderr,
             "LMTP socket missing: names the account, the socket and what to do", r.stderr)
     t.check(not imap.saw("FETCH"), "LMTP socket missing: nothing fetched")
-    t.eq(seen(imap), [], "LMTP socket missing: nothing marked")
+    t.eq(imap.seen(), [], "LMTP socket missing: nothing marked")
 
     # -- a server that is not on a loopback address ----------------------------
     # 0.0.0.0 is not a loopback address, but Linux connects to this host
@@ -262,7 +257,7 @@ def test(t):
     t.check(any("does not offer STARTTLS" in l and "not on a loopback address" in l for l in errors(r)),
             "no STARTTLS: refused, says why", r.stderr)
     t.eq(smtp.ntrans, 0, "no STARTTLS: no MAIL sent in the clear")
-    t.eq(seen(imap), [], "no STARTTLS: nothing marked")
+    t.eq(imap.seen(), [], "no STARTTLS: nothing marked")
 
     # The server's certificate is checked against the system's CAs (here
     # the test CA, through SSL_CERT_FILE) and the name as configured.
@@ -274,7 +269,7 @@ def test(t):
     t.check("tls-ok" in kinds, "STARTTLS: the handshake", smtp.log_tail())
     t.eq(len(smtp.delivered()), 3, "STARTTLS: all delivered")
     t.eq(smtp.verbs()[:4], ["EHLO", "STARTTLS", "EHLO", "MAIL"], "STARTTLS first, EHLO again after it")
-    t.eq(seen(imap), [1, 2, 3], "STARTTLS: all \\Seen")
+    t.eq(imap.seen(), [1, 2, 3], "STARTTLS: all \\Seen")
     t.check("SMTP: " not in r.stderr and "TLS: certificate verified for 0.0.0.0" in r.stderr,
             "STARTTLS: the trace shows the verification", r.stderr[-2500:])
 
@@ -284,7 +279,7 @@ def test(t):
     t.eq(smtp.ntrans, 0, "wrong certificate: no MAIL")
     t.check(any("STARTTLS" in l and "certificate" in l.lower() for l in errors(r)),
             "wrong certificate: says so", r.stderr)
-    t.eq(seen(imap), [], "wrong certificate: nothing marked")
+    t.eq(imap.seen(), [], "wrong certificate: nothing marked")
 
 
 h.main(test)

@@ -385,6 +385,10 @@ class FakeIMAP:
         with self.lock:
             return {m.uid: set(m.flags) for m in self._folder(folder).messages}
 
+    def seen(self, folder=None):
+        """The UIDs flagged \\Seen, sorted."""
+        return sorted(u for u, f in self.flags(folder).items() if "\\Seen" in f)
+
     def messages(self, folder=None):
         with self.lock:
             return list(self._folder(folder).messages)

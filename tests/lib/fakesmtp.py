@@ -450,13 +450,19 @@ class Session:
                 break
             raw.append(line)
         t.raw = b"".join(raw)
-        t.data = b"".join(l[1:] if l.startswith(b".") else l for l in raw)
+        return self._end_of_data(t, b"".join(l[1:] if l.startswith(b".") else l for l in raw))
+
+    def _end_of_data(self, t, data):
+        """The whole message is in (after DATA's dot or BDAT ... LAST):
+        keep it, then the replies to its end (LMTP: one per accepted
+        recipient), scripted as DOT."""
+        srv = self.srv
+        t.data = data
         with srv.lock:
             srv.messages.append(t)
         srv._event(self.id, "data", t.data)
         self.trans = None
-        n = t.accepted_rcpts if srv.lmtp else 1
-        for k in range(n):
+        for k in range(t.accepted_rcpts if srv.lmtp else 1):
             r = srv.reply_for("DOT", t.n, "250 2.0.0 Ok: queued as %d" % t.n)
             if r.startswith("2"):
                 t.accepted.append(k)
@@ -491,18 +497,7 @@ class Session:
         t.raw += chunk
         if not last:
             return self.act(srv.reply_for("BDAT", t.n, "250 2.0.0 %d octets received" % n))
-        t.data = t.raw
-        with srv.lock:
-            srv.messages.append(t)
-        srv._event(self.id, "data", t.data)
-        self.trans = None
-        for k in range(t.accepted_rcpts if srv.lmtp else 1):
-            r = srv.reply_for("DOT", t.n, "250 2.0.0 Ok: queued as %d" % t.n)
-            if r.startswith("2"):
-                t.accepted.append(k)
-            if not self.act(r):
-                return False
-        return True
+        return self._end_of_data(t, t.raw)
 
     def do_RSET(self, text):
         self.trans = None
